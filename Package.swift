@@ -1,0 +1,58 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+/// Warden: a jailed harness for software-engineering agents.
+///
+/// One library per part; each outside library enters through one module only:
+/// libseccomp -> Sandbox, libgit2 -> Workspace, ArgumentParser -> the `warden` executable.
+let package = Package(
+    name: "Warden",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "warden", targets: ["warden"]),
+        .executable(name: "warden-jail", targets: ["warden-jail"]),
+        .library(name: "WardenCore", targets: ["WardenCore"]),
+        .library(name: "Sandbox", targets: ["Sandbox"]),
+        .library(name: "Workspace", targets: ["Workspace"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // Value types and protocols shared by every part. No I/O.
+        .target(name: "WardenCore"),
+
+        // System libraries, each wrapped by exactly one Swift module.
+        .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
+        .systemLibrary(name: "CGit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
+        // The few Linux calls Swift cannot import (clone flags, pivot_root, capsets, seccomp load).
+        .target(name: "CJail"),
+
+        // The jail: profiles, the helper protocol, the persistent shell, seccomp policy.
+        .target(name: "Sandbox", dependencies: ["WardenCore", "CSeccomp", "CJail"]),
+        // Workspace state through libgit2: snapshots, diffs, apply, restore, materialize.
+        .target(name: "Workspace", dependencies: ["WardenCore", "CGit2"]),
+
+        // The single-threaded helper that builds a jail and execs bash. No Foundation, no threads.
+        .executableTarget(name: "warden-jail", dependencies: ["CJail"]),
+        // The thin command line over the libraries.
+        .executableTarget(
+            name: "warden",
+            dependencies: [
+                "WardenCore", "Sandbox", "Workspace",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        // Benchmarks print medians and ratios to baselines measured in the same run.
+        .executableTarget(
+            name: "warden-bench",
+            dependencies: ["WardenCore", "Sandbox", "Workspace"],
+            path: "Benchmarks/warden-bench"
+        ),
+
+        .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "Workspace", "warden-jail"]),
+        .testTarget(name: "WorkspaceTests", dependencies: ["Workspace"]),
+        .testTarget(name: "WardenCLITests", dependencies: ["warden", "warden-jail"]),
+    ]
+)
