@@ -1,0 +1,107 @@
+import CGit2
+import Foundation
+import WardenCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Process-wide libgit2 setup: initialised once, isolated from the user's git configuration.
+///
+/// Global, XDG and system search paths are emptied so that no `~/.gitconfig`,
+/// `~/.config/git/ignore` or `/etc/gitconfig` can change what the tracker sees.
+private let libgit2Setup: Result<Void, WardenError> = {
+    if git_libgit2_init() < 0 {
+        return .failure(WardenError("workspace.init", "libgit2 failed to initialise: \(lastGitMessage())"))
+    }
+    // `git_libgit2_opts` is variadic and Swift cannot import it. On the Linux ABIs we
+    // support (x86_64 SysV, AArch64 AAPCS) integer and pointer arguments of a variadic
+    // call travel exactly like those of a fixed-argument call, so calling it through a
+    // fixed prototype is sound there.
+    typealias SetSearchPath = @convention(c) (Int32, Int32, UnsafePointer<CChar>?) -> Int32
+    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "git_libgit2_opts") else {
+        return .failure(WardenError("workspace.init", "git_libgit2_opts not found in the loaded libgit2"))
+    }
+    let opts = unsafeBitCast(symbol, to: SetSearchPath.self)
+    let option = Int32(GIT_OPT_SET_SEARCH_PATH.rawValue)
+    for level in [GIT_CONFIG_LEVEL_GLOBAL, GIT_CONFIG_LEVEL_XDG, GIT_CONFIG_LEVEL_SYSTEM, GIT_CONFIG_LEVEL_PROGRAMDATA] {
+        let rc = "".withCString { opts(option, level.rawValue, $0) }
+        if rc < 0 {
+            return .failure(WardenError("workspace.init", "could not isolate libgit2 from user configuration: \(lastGitMessage())"))
+        }
+    }
+    return .success(())
+}()
+
+/// Makes sure libgit2 is initialised and isolated; cheap after the first call.
+func ensureLibgit2() throws {
+    try libgit2Setup.get()
+}
+
+/// The message of the last libgit2 error on this thread.
+func lastGitMessage() -> String {
+    guard let error = git_error_last(), let message = error.pointee.message else {
+        return "unknown libgit2 error"
+    }
+    return String(cString: message)
+}
+
+/// Throws a `WardenError` carrying libgit2's message when `rc` reports a failure.
+@inline(__always)
+func check(_ rc: Int32, _ code: String, _ what: @autoclosure () -> String, context: String? = nil) throws {
+    if rc < 0 {
+        throw WardenError(code, "\(what()): \(lastGitMessage())", context: context)
+    }
+}
+
+extension git_oid {
+    /// The 40-digit hex form.
+    var hex: String {
+        var copy = self
+        // git_oid_tostr_s formats into a thread-local buffer.
+        guard let text = git_oid_tostr_s(&copy) else { return "" }
+        return String(cString: text)
+    }
+
+    func isEqual(to other: git_oid) -> Bool {
+        var a = self
+        var b = other
+        return git_oid_equal(&a, &b) != 0
+    }
+
+    /// Parses a full 40-digit hex id.
+    init?(hex: String) {
+        guard hex.utf8.count == Int(GIT_OID_HEXSZ) else { return nil }
+        var oid = git_oid()
+        guard git_oid_fromstr(&oid, hex) == 0 else { return nil }
+        self = oid
+    }
+}
+
+/// Lists the deltas of a diff as (path, status) pairs.
+func changes(of diff: OpaquePointer) -> [FileChange] {
+    var result: [FileChange] = []
+    let count = git_diff_num_deltas(diff)
+    result.reserveCapacity(count)
+    for i in 0..<count {
+        guard let delta = git_diff_get_delta(diff, i)?.pointee else { continue }
+        let status: ChangeStatus
+        let pathPointer: UnsafePointer<CChar>?
+        switch delta.status {
+        case GIT_DELTA_ADDED, GIT_DELTA_UNTRACKED:
+            status = .added
+            pathPointer = delta.new_file.path
+        case GIT_DELTA_DELETED:
+            status = .deleted
+            pathPointer = delta.old_file.path
+        case GIT_DELTA_MODIFIED, GIT_DELTA_TYPECHANGE, GIT_DELTA_RENAMED, GIT_DELTA_COPIED:
+            status = .modified
+            pathPointer = delta.new_file.path
+        default:
+            continue
+        }
+        guard let pathPointer else { continue }
+        result.append(FileChange(path: String(cString: pathPointer), status: status))
+    }
+    return result
+}

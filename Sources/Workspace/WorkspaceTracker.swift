@@ -1,0 +1,392 @@
+import CGit2
+import Foundation
+import WardenCore
+
+/// Tracks the working tree of a checkout the agent works in, independently of the checkout's own git data.
+///
+/// The tracker keeps a bare shadow repository in a state directory outside the checkout: its
+/// own object database (seeded with the base tree, so diffs survive `rm -rf .git`), its own
+/// file-backed index (whose stat cache makes snapshots incremental) and the checkout as its
+/// work tree. Nothing the agent can write inside the checkout (`.git/config`, `.git/index`,
+/// `info/exclude`, hooks, refs) is read after initialisation, and the user's `.git/index`
+/// and `HEAD` are never written.
+///
+/// Not `Sendable`: libgit2 handles are not thread-safe; use a tracker from one task.
+public final class WorkspaceTracker {
+    /// The checkout whose working tree is tracked.
+    public let checkout: URL
+    /// The harness-owned directory holding the shadow repository and index.
+    public let stateDirectory: URL
+    /// The commit the episode started from.
+    public let baseCommitID: String
+    /// The tree of `baseCommitID`; every `sinceBase` and `diff()` is relative to it.
+    public let baseTreeID: String
+    /// The tree of the working tree as of the last snapshot (or initialisation).
+    public private(set) var currentTreeID: String
+
+    private let repo: OpaquePointer
+    private let index: OpaquePointer
+    private let baseTree: git_oid
+    private var previousTree: git_oid
+
+    /// Opens tracking of `checkout`, keeping the tracker's own data in `stateDirectory`.
+    ///
+    /// - Parameters:
+    ///   - checkout: The work tree the agent changes. It must contain a `.git` (directory or gitfile)
+    ///     when `baseCommit` has to be resolved or its objects copied.
+    ///   - stateDirectory: A directory outside the checkout; created if missing.
+    ///   - baseCommit: The base commit id (full or unique prefix); defaults to the checkout's `HEAD`.
+    public init(checkout: URL, stateDirectory: URL, baseCommit: String? = nil) throws {
+        try ensureLibgit2()
+        let checkout = checkout.standardizedFileURL.resolvingSymlinksInPath()
+        let stateDirectory = stateDirectory.standardizedFileURL
+        let checkoutPath = checkout.path.hasSuffix("/") ? checkout.path : checkout.path + "/"
+        let resolvedState = stateDirectory.resolvingSymlinksInPath().path + "/"
+        if resolvedState.hasPrefix(checkoutPath) || stateDirectory.path.hasPrefix(checkoutPath) {
+            throw WardenError("workspace.state", "the state directory must live outside the checkout, where the agent cannot write", context: stateDirectory.path)
+        }
+        do {
+            try FileManager.default.createDirectory(at: stateDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw WardenError("workspace.state", "cannot create the state directory: \(error)", context: stateDirectory.path)
+        }
+        self.checkout = checkout
+        self.stateDirectory = stateDirectory
+
+        // 1. Find the base commit and tree through the checkout's object database only.
+        let source = try CheckoutRepository(checkout: checkout)
+        var sourceOdb: OpaquePointer?
+        try check(git_odb_open(&sourceOdb, source.objectsDirectory.path), "workspace.open", "cannot open the object database", context: source.objectsDirectory.path)
+        defer { git_odb_free(sourceOdb) }
+        var sourceRepo: OpaquePointer?
+        try check(git_repository_wrap_odb(&sourceRepo, sourceOdb), "workspace.open", "cannot wrap the object database", context: checkout.path)
+        defer { git_repository_free(sourceRepo) }
+
+        let requested = try baseCommit ?? source.resolveHEAD()
+        var commitID = try Self.lookupID(requested, odb: sourceOdb, context: checkout.path)
+        var object: OpaquePointer?
+        try check(git_object_lookup(&object, sourceRepo, &commitID, GIT_OBJECT_ANY), "workspace.open", "base commit \(requested) is not in the checkout's object database", context: checkout.path)
+        defer { git_object_free(object) }
+        var commit: OpaquePointer?
+        try check(git_object_peel(&commit, object, GIT_OBJECT_COMMIT), "workspace.open", "\(requested) is not a commit", context: checkout.path)
+        defer { git_object_free(commit) }
+        guard let commitOid = git_object_id(commit)?.pointee, let treeOid = git_commit_tree_id(commit)?.pointee else {
+            throw WardenError("workspace.open", "cannot read the tree of \(requested)", context: checkout.path)
+        }
+        baseCommitID = commitOid.hex
+        baseTreeID = treeOid.hex
+        baseTree = treeOid
+
+        // 2. The shadow repository: bare, ours, with the checkout as work tree.
+        let shadowPath = stateDirectory.appendingPathComponent("shadow.git").path
+        var initOptions = git_repository_init_options()
+        git_repository_init_options_init(&initOptions, UInt32(GIT_REPOSITORY_INIT_OPTIONS_VERSION))
+        initOptions.flags = GIT_REPOSITORY_INIT_BARE.rawValue | GIT_REPOSITORY_INIT_MKPATH.rawValue
+        var shadow: OpaquePointer?
+        let initRC = "warden-shadow".withCString { head -> Int32 in
+            initOptions.initial_head = head
+            return git_repository_init_ext(&shadow, shadowPath, &initOptions)
+        }
+        try check(initRC, "workspace.state", "cannot create the shadow repository", context: shadowPath)
+        guard let shadow else {
+            throw WardenError("workspace.state", "libgit2 returned no shadow repository", context: shadowPath)
+        }
+        var ownsShadow = true
+        defer { if ownsShadow { git_repository_free(shadow) } }
+        try check(git_repository_set_workdir(shadow, checkout.path, 0), "workspace.state", "cannot attach the checkout as work tree", context: checkout.path)
+
+        // 3. Copy the base tree's objects, so diffs never depend on the checkout's .git.
+        var shadowOdb: OpaquePointer?
+        try check(git_repository_odb(&shadowOdb, shadow), "workspace.state", "cannot open the shadow object database", context: shadowPath)
+        defer { git_odb_free(shadowOdb) }
+        var treeProbe = treeOid
+        if git_odb_exists(shadowOdb, &treeProbe) == 0 {
+            var builder: OpaquePointer?
+            try check(git_packbuilder_new(&builder, sourceRepo), "workspace.state", "cannot start copying the base tree")
+            defer { git_packbuilder_free(builder) }
+            try check(git_packbuilder_insert_tree(builder, &treeProbe), "workspace.state", "cannot collect the objects of base tree \(baseTreeID)", context: checkout.path)
+            let packDirectory = shadowPath + "/objects/pack"
+            try check(git_packbuilder_write(builder, packDirectory, 0, nil, nil), "workspace.state", "cannot write the base tree's objects", context: packDirectory)
+            try check(git_odb_refresh(shadowOdb), "workspace.state", "cannot reload the shadow object database", context: shadowPath)
+        }
+
+        // 4. The shadow index, starting at the base tree (stat data empty: the first scan fills it).
+        let indexPath = stateDirectory.appendingPathComponent("index").path
+        var shadowIndex: OpaquePointer?
+        try check(git_index_open(&shadowIndex, indexPath), "workspace.state", "cannot open the shadow index", context: indexPath)
+        guard let shadowIndex else {
+            throw WardenError("workspace.state", "libgit2 returned no index", context: indexPath)
+        }
+        var ownsIndex = true
+        defer { if ownsIndex { git_index_free(shadowIndex) } }
+        try check(git_repository_set_index(shadow, shadowIndex), "workspace.state", "cannot attach the shadow index", context: indexPath)
+        var tree: OpaquePointer?
+        try check(git_tree_lookup(&tree, shadow, &treeProbe), "workspace.state", "base tree \(baseTreeID) missing after copy", context: shadowPath)
+        defer { git_tree_free(tree) }
+        try check(git_index_read_tree(shadowIndex, tree), "workspace.state", "cannot load the base tree into the shadow index", context: indexPath)
+
+        repo = shadow
+        index = shadowIndex
+        previousTree = treeOid
+        currentTreeID = baseTreeID
+        ownsShadow = false
+        ownsIndex = false
+
+        // 5. The state at start is the first "previous" snapshot.
+        let start = try scanWorkingTree()
+        previousTree = start
+        currentTreeID = start.hex
+    }
+
+    deinit {
+        git_index_free(index)
+        git_repository_free(repo)
+    }
+
+    // MARK: - Snapshots
+
+    /// Records the working tree and reports what changed since the previous snapshot and since base.
+    ///
+    /// Only paths whose stat data changed are re-hashed; the tree is written incrementally
+    /// through the index's tree cache.
+    public func snapshot() throws -> WorkspaceSnapshot {
+        let tree = try scanWorkingTree()
+        let sincePrevious = previousTree.isEqual(to: tree) ? [] : try changesBetween(previousTree, tree)
+        let sinceBase = try changesBetween(baseTree, tree)
+        previousTree = tree
+        currentTreeID = tree.hex
+        let gitignoreChanged = sinceBase.contains { $0.path == ".gitignore" || $0.path.hasSuffix("/.gitignore") }
+        return WorkspaceSnapshot(treeID: tree.hex, sincePrevious: sincePrevious, sinceBase: sinceBase, gitignoreChanged: gitignoreChanged)
+    }
+
+    /// Brings the shadow index in line with the working tree and writes it as a tree.
+    private func scanWorkingTree() throws -> git_oid {
+        var options = git_diff_options()
+        git_diff_options_init(&options, UInt32(GIT_DIFF_OPTIONS_VERSION))
+        options.flags = GIT_DIFF_INCLUDE_UNTRACKED.rawValue
+            | GIT_DIFF_RECURSE_UNTRACKED_DIRS.rawValue
+            | GIT_DIFF_INCLUDE_TYPECHANGE.rawValue
+            | GIT_DIFF_UPDATE_INDEX.rawValue
+            | GIT_DIFF_SKIP_BINARY_CHECK.rawValue
+            | GIT_DIFF_IGNORE_SUBMODULES.rawValue
+        options.ignore_submodules = GIT_SUBMODULE_IGNORE_ALL
+        var diff: OpaquePointer?
+        try check(git_diff_index_to_workdir(&diff, repo, index, &options), "workspace.snapshot", "cannot compare the working tree with the shadow index", context: checkout.path)
+        defer { git_diff_free(diff) }
+
+        var removals: [String] = []
+        var additions: [String] = []
+        let count = git_diff_num_deltas(diff)
+        for i in 0..<count {
+            guard let delta = git_diff_get_delta(diff, i)?.pointee else { continue }
+            switch delta.status {
+            case GIT_DELTA_DELETED:
+                if let path = delta.old_file.path { removals.append(String(cString: path)) }
+            case GIT_DELTA_MODIFIED, GIT_DELTA_TYPECHANGE, GIT_DELTA_UNTRACKED, GIT_DELTA_ADDED:
+                // Submodule links are left as recorded in the base.
+                if delta.new_file.mode == UInt16(GIT_FILEMODE_COMMIT.rawValue) { continue }
+                if let path = delta.new_file.path { additions.append(String(cString: path)) }
+            default:
+                continue
+            }
+        }
+        // Removals first: a file replaced by a directory (or back) must leave room for the new entries.
+        for path in removals {
+            try check(git_index_remove_bypath(index, path), "workspace.snapshot", "cannot drop \(path) from the shadow index", context: checkout.path)
+        }
+        for path in additions {
+            if path.hasSuffix("/") {
+                // An untracked directory libgit2 will not enter because it holds a `.git`
+                // (a nested repository, or an agent hiding files): record its files anyway.
+                try addDirectory(String(path.dropLast()))
+            } else {
+                try addPath(path)
+            }
+        }
+
+        var tree = git_oid()
+        try check(git_index_write_tree(&tree, index), "workspace.snapshot", "cannot write the snapshot tree", context: stateDirectory.path)
+        try check(git_index_write(index), "workspace.snapshot", "cannot save the shadow index", context: stateDirectory.path)
+        return tree
+    }
+
+    private func addPath(_ path: String) throws {
+        if git_index_add_bypath(index, path) == 0 { return }
+        let message = lastGitMessage()
+        // The file may vanish between the scan and the add (a process still running in the jail).
+        var info = stat()
+        if lstat(checkout.appendingPathComponent(path).path, &info) != 0 {
+            _ = git_index_remove_bypath(index, path)
+            return
+        }
+        throw WardenError("workspace.snapshot", "cannot record \(path): \(message)", context: checkout.path)
+    }
+
+    /// Adds every non-ignored file below `directory`, skipping `.git` entries and never following symlinks.
+    private func addDirectory(_ directory: String) throws {
+        let root = checkout.appendingPathComponent(directory).path
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: root) else { return }
+        for name in names.sorted() where name != ".git" {
+            let relative = directory + "/" + name
+            var ignored: Int32 = 0
+            if git_ignore_path_is_ignored(&ignored, repo, relative) == 0, ignored != 0 { continue }
+            var info = stat()
+            guard lstat(root + "/" + name, &info) == 0 else { continue }
+            switch info.st_mode & S_IFMT {
+            case S_IFDIR:
+                try addDirectory(relative)
+            case S_IFREG, S_IFLNK:
+                try addPath(relative)
+            default:
+                continue
+            }
+        }
+    }
+
+    private func changesBetween(_ old: git_oid, _ new: git_oid) throws -> [FileChange] {
+        let diff = try treeDiff(old, new, flags: GIT_DIFF_SKIP_BINARY_CHECK.rawValue | GIT_DIFF_INCLUDE_TYPECHANGE.rawValue, code: "workspace.snapshot")
+        defer { git_diff_free(diff) }
+        return changes(of: diff)
+    }
+
+    /// A tree-to-tree diff inside the shadow repository; the caller frees it.
+    private func treeDiff(_ old: git_oid, _ new: git_oid, flags: UInt32, code: String) throws -> OpaquePointer {
+        var oldID = old
+        var newID = new
+        var oldTree: OpaquePointer?
+        var newTree: OpaquePointer?
+        defer {
+            git_tree_free(oldTree)
+            git_tree_free(newTree)
+        }
+        try check(git_tree_lookup(&oldTree, repo, &oldID), code, "tree \(old.hex) is not in the shadow repository", context: stateDirectory.path)
+        try check(git_tree_lookup(&newTree, repo, &newID), code, "tree \(new.hex) is not in the shadow repository", context: stateDirectory.path)
+        var options = git_diff_options()
+        git_diff_options_init(&options, UInt32(GIT_DIFF_OPTIONS_VERSION))
+        options.flags = flags | GIT_DIFF_IGNORE_SUBMODULES.rawValue
+        options.ignore_submodules = GIT_SUBMODULE_IGNORE_ALL
+        var diff: OpaquePointer?
+        try check(git_diff_tree_to_tree(&diff, repo, oldTree, newTree, &options), code, "cannot compare trees \(old.hex) and \(new.hex)", context: stateDirectory.path)
+        guard let diff else {
+            throw WardenError(code, "libgit2 returned no diff", context: stateDirectory.path)
+        }
+        return diff
+    }
+
+    // MARK: - Diff
+
+    /// The unified diff from the base tree to the working tree (a fresh snapshot, or `treeID` when given).
+    ///
+    /// New files are included and binary files appear as git binary patches, so the result
+    /// applies with `git apply` to a clean checkout of the base commit. Bytes that are not
+    /// UTF-8 are replaced; use `diffData(of:)` when that matters.
+    public func diff(of treeID: String? = nil) throws -> String {
+        String(decoding: try diffData(of: treeID), as: UTF8.self)
+    }
+
+    /// The bytes of `diff(of:)`.
+    public func diffData(of treeID: String? = nil) throws -> Data {
+        let target: git_oid
+        if let treeID {
+            target = try parseTreeID(treeID, code: "workspace.diff")
+        } else {
+            _ = try snapshot()
+            target = previousTree
+        }
+        let diff = try treeDiff(baseTree, target, flags: GIT_DIFF_SHOW_BINARY.rawValue, code: "workspace.diff")
+        defer { git_diff_free(diff) }
+        var buffer = git_buf()
+        defer { git_buf_dispose(&buffer) }
+        try check(git_diff_to_buf(&buffer, diff, GIT_DIFF_FORMAT_PATCH), "workspace.diff", "cannot format the diff", context: checkout.path)
+        guard let pointer = buffer.ptr else { return Data() }
+        return Data(bytes: pointer, count: buffer.size)
+    }
+
+    // MARK: - Apply
+
+    /// Applies a unified diff (as produced by `git diff` or `diff()`) to the checkout's working tree.
+    ///
+    /// Nothing is written when any hunk fails. The change shows up in the next snapshot.
+    public func apply(patch: String) throws {
+        try apply(patchData: Data(patch.utf8))
+    }
+
+    /// Applies the bytes of a unified diff to the working tree.
+    public func apply(patchData: Data) throws {
+        var diff: OpaquePointer?
+        let parseRC = patchData.withUnsafeBytes { bytes -> Int32 in
+            guard let base = bytes.baseAddress?.assumingMemoryBound(to: CChar.self) else {
+                return "".withCString { git_diff_from_buffer(&diff, $0, 0) }
+            }
+            return git_diff_from_buffer(&diff, base, bytes.count)
+        }
+        try check(parseRC, "workspace.apply", "the patch does not parse", context: checkout.path)
+        defer { git_diff_free(diff) }
+        // libgit2's message names the hunk but not the file: remember which delta was being applied.
+        let current = CurrentPath()
+        var options = git_apply_options()
+        git_apply_options_init(&options, UInt32(GIT_APPLY_OPTIONS_VERSION))
+        options.delta_cb = { delta, payload in
+            guard let delta, let payload else { return 0 }
+            let current = Unmanaged<CurrentPath>.fromOpaque(payload).takeUnretainedValue()
+            if let path = delta.pointee.new_file.path ?? delta.pointee.old_file.path {
+                current.path = String(cString: path)
+            }
+            return 0
+        }
+        options.payload = Unmanaged.passUnretained(current).toOpaque()
+        let rc = withExtendedLifetime(current) { git_apply(repo, diff, GIT_APPLY_LOCATION_WORKDIR, &options) }
+        let target = current.path.map { " to \($0)" } ?? ""
+        try check(rc, "workspace.apply", "the patch does not apply\(target)", context: checkout.path)
+    }
+
+    private final class CurrentPath {
+        var path: String?
+    }
+
+    // MARK: - Restore
+
+    /// Makes the working tree equal to a snapshot tree and returns the snapshot taken afterwards.
+    ///
+    /// Files added since are removed, deleted and modified ones rewritten; ignored files are
+    /// left alone. The returned snapshot's `sincePrevious` lists what the restore changed.
+    @discardableResult
+    public func restore(to treeID: String) throws -> WorkspaceSnapshot {
+        var target = try parseTreeID(treeID, code: "workspace.restore")
+        // Bring the index up to date first: it is the baseline checkout compares against,
+        // so every file currently present counts as tracked and is removed or rewritten.
+        _ = try scanWorkingTree()
+        var tree: OpaquePointer?
+        try check(git_tree_lookup(&tree, repo, &target), "workspace.restore", "tree \(treeID) is not a snapshot of this workspace", context: stateDirectory.path)
+        defer { git_tree_free(tree) }
+        var options = git_checkout_options()
+        git_checkout_options_init(&options, UInt32(GIT_CHECKOUT_OPTIONS_VERSION))
+        options.checkout_strategy = GIT_CHECKOUT_FORCE.rawValue | GIT_CHECKOUT_REMOVE_UNTRACKED.rawValue
+        try check(git_checkout_tree(repo, tree, &options), "workspace.restore", "cannot check out tree \(treeID)", context: checkout.path)
+        let after = try snapshot()
+        if after.treeID != target.hex {
+            throw WardenError("workspace.restore", "the working tree does not match \(treeID) after restoring (now \(after.treeID))", context: checkout.path)
+        }
+        return after
+    }
+
+    // MARK: - Helpers
+
+    private func parseTreeID(_ treeID: String, code: String) throws -> git_oid {
+        guard let oid = git_oid(hex: treeID) else {
+            throw WardenError(code, "\(treeID) is not a 40-digit tree id", context: stateDirectory.path)
+        }
+        return oid
+    }
+
+    static func lookupID(_ text: String, odb: OpaquePointer?, context: String) throws -> git_oid {
+        if let full = git_oid(hex: text) { return full }
+        var short = git_oid()
+        guard text.utf8.count >= 4, git_oid_fromstrn(&short, text, text.utf8.count) == 0 else {
+            throw WardenError("workspace.open", "\(text) is not a commit id", context: context)
+        }
+        var full = git_oid()
+        try check(git_odb_exists_prefix(&full, odb, &short, text.utf8.count), "workspace.open", "commit \(text) not found", context: context)
+        return full
+    }
+}
