@@ -1,1 +1,129 @@
+#define _GNU_SOURCE
 #include "cjail.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/mount.h>
+#include <linux/seccomp.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+#ifndef MOUNT_ATTR_RDONLY
+#define MOUNT_ATTR_RDONLY 0x00000001
+#define MOUNT_ATTR_NOSUID 0x00000002
+#define MOUNT_ATTR_NODEV 0x00000004
+struct mount_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };
+#endif
+#ifndef PR_CAP_AMBIENT
+#define PR_CAP_AMBIENT 47
+#define PR_CAP_AMBIENT_CLEAR_ALL 4
+#endif
+#define SECBIT_NOROOT_ALL 0x3      /* NOROOT | NOROOT_LOCKED */
+#define SECBIT_NO_SETUID_FIXUP_ALL 0xc
+#define SECBIT_KEEP_CAPS_LOCKED 0x20
+#define SECBIT_NO_CAP_AMBIENT_RAISE_ALL 0xc0
+
+const unsigned long cjail_CLONE_NEWUSER = CLONE_NEWUSER;
+const unsigned long cjail_CLONE_NEWNS = CLONE_NEWNS;
+const unsigned long cjail_CLONE_NEWPID = CLONE_NEWPID;
+const unsigned long cjail_CLONE_NEWNET = CLONE_NEWNET;
+const unsigned long cjail_CLONE_NEWIPC = CLONE_NEWIPC;
+const unsigned long cjail_CLONE_NEWUTS = CLONE_NEWUTS;
+const unsigned long cjail_CLONE_NEWCGROUP = CLONE_NEWCGROUP;
+
+pid_t cjail_clone(unsigned long flags) {
+    return (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
+}
+
+int cjail_pivot_root(const char *new_root, const char *put_old) {
+    return (int)syscall(SYS_pivot_root, new_root, put_old);
+}
+
+int cjail_mount_setattr(const char *path, int readonly, int nosuid, int nodev, int recursive) {
+    struct mount_attr attr;
+    memset(&attr, 0, sizeof attr);
+    if (readonly) attr.attr_set |= MOUNT_ATTR_RDONLY;
+    if (nosuid) attr.attr_set |= MOUNT_ATTR_NOSUID;
+    if (nodev) attr.attr_set |= MOUNT_ATTR_NODEV;
+    return (int)syscall(SYS_mount_setattr, AT_FDCWD, path, recursive ? AT_RECURSIVE : 0, &attr, sizeof attr);
+}
+
+int cjail_pidfd_open(pid_t pid) {
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+int cjail_loopback_up(void) {
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    struct ifreq request;
+    memset(&request, 0, sizeof request);
+    strncpy(request.ifr_name, "lo", IFNAMSIZ - 1);
+    if (ioctl(fd, SIOCGIFFLAGS, &request) < 0) { int e = errno; close(fd); errno = e; return -1; }
+    request.ifr_flags |= IFF_UP | IFF_RUNNING;
+    if (ioctl(fd, SIOCSIFFLAGS, &request) < 0) { int e = errno; close(fd); errno = e; return -1; }
+    close(fd);
+    return 0;
+}
+
+int cjail_drop_capabilities(void) {
+    if (prctl(PR_SET_SECUREBITS, SECBIT_NOROOT_ALL | SECBIT_NO_SETUID_FIXUP_ALL |
+              SECBIT_KEEP_CAPS_LOCKED | SECBIT_NO_CAP_AMBIENT_RAISE_ALL, 0, 0, 0) < 0) return -1;
+    for (int cap = 0; cap <= 63; cap++) {
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) return -1;
+    }
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) return -1;
+    struct __user_cap_header_struct header = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof data);
+    return (int)syscall(SYS_capset, &header, data);
+}
+
+int cjail_set_no_new_privs(void) {
+    return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+}
+
+int cjail_load_seccomp(const void *program, size_t length) {
+    if (length == 0 || length % sizeof(struct sock_filter) != 0) { errno = EINVAL; return -1; }
+    struct sock_fprog prog;
+    prog.len = (unsigned short)(length / sizeof(struct sock_filter));
+    prog.filter = (struct sock_filter *)program;
+    return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
+}
+
+int cjail_spawn_file_actions_addclosefrom(posix_spawn_file_actions_t *actions, int from) {
+    return posix_spawn_file_actions_addclosefrom_np(actions, from);
+}
+
+int cjail_close_from(int from) {
+    return (int)syscall(SYS_close_range, (unsigned)from, ~0U, 0);
+}
+
+int cjail_errno(void) { return errno; }
+
+int cjail_setresuid(uid_t uid) { return setresuid(uid, uid, uid); }
+int cjail_setresgid(gid_t gid) { return setresgid(gid, gid, gid); }
+int cjail_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+const int cjail_RLIMIT_NPROC = RLIMIT_NPROC;
+int cjail_sigrtmax(void) { return SIGRTMAX; }

@@ -1,1 +1,541 @@
-print("jail")
+// warden-jail: the single-threaded helper that builds one jail and execs a program in it.
+//
+// The harness is multithreaded, and a multithreaded process can neither unshare a user
+// namespace nor run anything but async-signal-safe code after fork. So the harness
+// posix_spawns this small program, which has no threads, no Foundation and no Dispatch.
+//
+// Descriptors from the harness:
+//   0, 1, 2  the jailed program's stdin, stdout, stderr
+//   3        the jail specification (see JailSpec below); read to EOF
+//   4        status: close-on-exec; empty at EOF means the program was exec'd, otherwise
+//            it carries one line "stage: message" describing why the jail could not start
+//   5        lifeline: when the harness closes its end (or dies), the jail is killed
+//
+// The helper stays outside as a supervisor: it writes the uid/gid maps, waits for the
+// jail's pid 1 and exits with its status (128+signal when killed). Killing pid 1 of a pid
+// namespace makes the kernel kill every process in it, setsid children included.
+
+import CJail
+#if canImport(Glibc)
+import Glibc
+#endif
+
+let specDescriptor: Int32 = 3
+let statusDescriptor: Int32 = 4
+let lifelineDescriptor: Int32 = 5
+/// Exit status when the jail could not be built; the status pipe says why.
+let setupFailureStatus: Int32 = 125
+
+// MARK: - Failure reporting
+
+/// Reports a setup failure on the status pipe and exits. Never returns.
+func fail(_ stage: String, _ message: String, errno code: Int32 = 0) -> Never {
+    var line = "\(stage): \(message)"
+    if code != 0 { line += ": " + String(cString: strerror(code)) + " (errno \(code))" }
+    line += "\n"
+    _ = line.withCString { write(statusDescriptor, $0, strlen($0)) }
+    _exit(setupFailureStatus)
+}
+
+/// Runs a call that returns -1 on failure and fails the jail with `stage` when it does.
+@discardableResult
+func check(_ stage: String, _ message: @autoclosure () -> String, _ result: Int32) -> Int32 {
+    if result < 0 { fail(stage, message(), errno: errno) }
+    return result
+}
+
+// MARK: - Specification
+
+/// What the harness asked for, decoded from NUL-separated tokens on fd 3.
+struct JailSpec {
+    enum MountOp {
+        case bind(source: String, target: String, readOnly: Bool, optional: Bool)
+        case tmpfs(target: String, sizeBytes: UInt64, mode: String)
+        case mask(target: String)
+        case symlink(target: String, path: String)
+        case dir(path: String)
+        case dev
+    }
+
+    var outsideUID: UInt32 = 0
+    var outsideGID: UInt32 = 0
+    var newNetwork = true
+    var hostname = "warden"
+    var mounts: [MountOp] = []
+    var procMount = true
+    var pidLimit: Int = 0
+    var cgroupRoots: [String] = []
+    var memoryBytes: UInt64 = 0
+    var rlimits: [(resource: Int32, soft: UInt64, hard: UInt64)] = []
+    var seccomp: [UInt8] = []
+    var workingDirectories: [String] = []
+    var environment: [String] = []
+    var arguments: [String] = []
+}
+
+func readAll(_ descriptor: Int32) -> [UInt8] {
+    var bytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+        if count < 0 {
+            if errno == EINTR { continue }
+            fail("spec", "cannot read the jail specification", errno: errno)
+        }
+        if count == 0 { break }
+        bytes.append(contentsOf: buffer[0..<count])
+    }
+    return bytes
+}
+
+func hexBytes(_ text: String) -> [UInt8] {
+    var result: [UInt8] = []
+    result.reserveCapacity(text.utf8.count / 2)
+    var high: UInt8? = nil
+    for c in text.utf8 {
+        let v: UInt8
+        switch c {
+        case 48...57: v = c - 48
+        case 97...102: v = c - 87
+        default: fail("spec", "bad hex in seccomp program")
+        }
+        if let h = high { result.append(h << 4 | v); high = nil } else { high = v }
+    }
+    return result
+}
+
+func rlimitResource(_ name: String) -> Int32 {
+    switch name {
+    case "cpu": return Int32(RLIMIT_CPU.rawValue)
+    case "as": return Int32(RLIMIT_AS.rawValue)
+    case "fsize": return Int32(RLIMIT_FSIZE.rawValue)
+    case "nofile": return Int32(RLIMIT_NOFILE.rawValue)
+    case "core": return Int32(RLIMIT_CORE.rawValue)
+    case "nproc": return cjail_RLIMIT_NPROC
+    case "stack": return Int32(RLIMIT_STACK.rawValue)
+    default: fail("spec", "unknown rlimit \(name)")
+    }
+}
+
+func parseSpec(_ bytes: [UInt8]) -> JailSpec {
+    var tokens: [String] = []
+    var start = 0
+    for (index, byte) in bytes.enumerated() where byte == 0 {
+        tokens.append(String(decoding: bytes[start..<index], as: UTF8.self))
+        start = index + 1
+    }
+    var spec = JailSpec()
+    var cursor = 0
+    func next() -> String {
+        guard cursor < tokens.count else { fail("spec", "truncated jail specification") }
+        defer { cursor += 1 }
+        return tokens[cursor]
+    }
+    func number(_ text: String) -> UInt64 {
+        guard let value = UInt64(text) else { fail("spec", "not a number: \(text)") }
+        return value
+    }
+    while cursor < tokens.count {
+        let op = next()
+        switch op {
+        case "uid": spec.outsideUID = UInt32(number(next()))
+        case "gid": spec.outsideGID = UInt32(number(next()))
+        case "net": spec.newNetwork = next() != "host"
+        case "hostname": spec.hostname = next()
+        case "bind-ro", "bind-rw", "bind-ro-try", "bind-rw-try":
+            let source = next(), target = next()
+            spec.mounts.append(.bind(source: source, target: target,
+                                     readOnly: op.hasPrefix("bind-ro"), optional: op.hasSuffix("-try")))
+        case "tmpfs":
+            let target = next(), size = number(next()), mode = next()
+            spec.mounts.append(.tmpfs(target: target, sizeBytes: size, mode: mode))
+        case "mask": spec.mounts.append(.mask(target: next()))
+        case "symlink":
+            let target = next(), path = next()
+            spec.mounts.append(.symlink(target: target, path: path))
+        case "dir": spec.mounts.append(.dir(path: next()))
+        case "dev": spec.mounts.append(.dev)
+        case "no-proc": spec.procMount = false
+        case "pids": spec.pidLimit = Int(number(next()))
+        case "cgroup-root": spec.cgroupRoots.append(next())
+        case "memory": spec.memoryBytes = number(next())
+        case "rlimit":
+            let resource = rlimitResource(next()), soft = number(next()), hard = number(next())
+            spec.rlimits.append((resource, soft, hard))
+        case "seccomp": spec.seccomp = hexBytes(next())
+        case "cwd": spec.workingDirectories.append(next())
+        case "env": spec.environment.append(next())
+        case "arg": spec.arguments.append(next())
+        default: fail("spec", "unknown directive \(op)")
+        }
+    }
+    if spec.arguments.isEmpty { fail("spec", "no program to run") }
+    return spec
+}
+
+// MARK: - File helpers (run inside the jail's mount namespace)
+
+func writeFile(_ path: String, _ text: String) -> Int32 {
+    let fd = open(path, O_WRONLY | O_CLOEXEC)
+    if fd < 0 { return -1 }
+    defer { close(fd) }
+    let written = text.withCString { write(fd, $0, strlen($0)) }
+    return written < 0 ? -1 : 0
+}
+
+/// `mkdir -p`, tolerating components that already exist.
+func makeDirectories(_ path: String, mode: mode_t = 0o755) {
+    var current = ""
+    for component in path.split(separator: "/") {
+        current += "/" + component
+        if mkdir(current, mode) < 0 && errno != EEXIST {
+            fail("mount", "cannot create directory \(current)", errno: errno)
+        }
+    }
+}
+
+func parentOf(_ path: String) -> String {
+    guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return "/" }
+    return String(path[..<slash])
+}
+
+func fileType(_ path: String) -> mode_t? {
+    var info = stat()
+    if lstat(path, &info) < 0 { return nil }
+    return info.st_mode & S_IFMT
+}
+
+/// Creates an empty mount point of the right kind (directory or file) at path.
+func makeMountPoint(_ path: String, directory: Bool) {
+    if directory {
+        makeDirectories(path)
+    } else {
+        makeDirectories(parentOf(path))
+        let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
+        if fd < 0 && errno != EEXIST { fail("mount", "cannot create mount point \(path)", errno: errno) }
+        if fd >= 0 { close(fd) }
+    }
+}
+
+// MARK: - Building the jail (in the cloned child)
+
+let oldRoot = "/oldroot"
+let newRoot = "/newroot"
+
+func bindMount(source: String, target: String, readOnly: Bool, optional: Bool) {
+    let hostPath = oldRoot + source
+    let jailPath = newRoot + target
+    guard let type = fileType(hostPath) else {
+        if optional { return }
+        fail("mount", "bind source \(source) does not exist or cannot be reached", errno: errno)
+    }
+    if type == S_IFLNK {
+        // Recreate the link instead of following it: /bin -> usr/bin on merged-/usr systems.
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let length = readlink(hostPath, &buffer, buffer.count - 1)
+        check("mount", "cannot read link \(source)", Int32(length < 0 ? -1 : 0))
+        makeDirectories(parentOf(jailPath))
+        let linkTarget = String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        if symlink(linkTarget, jailPath) < 0 && errno != EEXIST {
+            fail("mount", "cannot create link \(target)", errno: errno)
+        }
+        return
+    }
+    makeMountPoint(jailPath, directory: type == S_IFDIR)
+    check("mount", "cannot bind \(source) to \(target)",
+          mount(hostPath, jailPath, nil, UInt(MS_BIND | MS_REC), nil))
+    check("mount", "cannot set attributes on \(target)",
+          cjail_mount_setattr(jailPath, readOnly ? 1 : 0, 1, 1, 1))
+}
+
+func mountTmpfs(_ target: String, sizeBytes: UInt64, mode: String, readOnly: Bool = false) {
+    let jailPath = newRoot + target
+    makeDirectories(jailPath)
+    var flags = UInt(MS_NOSUID | MS_NODEV)
+    if readOnly { flags |= UInt(MS_RDONLY) }
+    let options = "size=\(sizeBytes),mode=\(mode)"
+    check("mount", "cannot mount tmpfs on \(target)", mount("tmpfs", jailPath, "tmpfs", flags, options))
+}
+
+func mask(_ target: String) {
+    let jailPath = newRoot + target
+    guard let type = fileType(jailPath) else { return }  // nothing there to hide
+    if type == S_IFDIR {
+        check("mask", "cannot hide \(target)",
+              mount("tmpfs", jailPath, "tmpfs", UInt(MS_RDONLY | MS_NOSUID | MS_NODEV), "size=0,mode=0755"))
+    } else if type == S_IFLNK {
+        return  // a link is re-resolved inside the jail, where its target is masked on its own
+    } else {
+        check("mask", "cannot hide \(target)", mount(oldRoot + "/dev/null", jailPath, nil, UInt(MS_BIND), nil))
+        check("mask", "cannot make \(target) read-only", cjail_mount_setattr(jailPath, 1, 1, 1, 0))
+    }
+}
+
+/// A minimal /dev: a few device nodes bound from the host, a private devpts, links, /dev/shm.
+func mountDevices() {
+    mountTmpfs("/dev", sizeBytes: 1 << 20, mode: "0755")
+    for node in ["null", "zero", "full", "random", "urandom", "tty"] {
+        let jailPath = newRoot + "/dev/" + node
+        makeMountPoint(jailPath, directory: false)
+        check("dev", "cannot bind /dev/\(node)", mount(oldRoot + "/dev/" + node, jailPath, nil, UInt(MS_BIND), nil))
+        check("dev", "cannot set attributes on /dev/\(node)", cjail_mount_setattr(jailPath, 0, 1, 0, 0))
+    }
+    makeDirectories(newRoot + "/dev/pts")
+    check("dev", "cannot mount devpts",
+          mount("devpts", newRoot + "/dev/pts", "devpts", UInt(MS_NOSUID | MS_NOEXEC),
+                "newinstance,ptmxmode=0666,mode=620"))
+    for (link, target) in [("ptmx", "pts/ptmx"), ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                           ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")] {
+        check("dev", "cannot create /dev/\(link)", symlink(target, newRoot + "/dev/" + link))
+    }
+    mountTmpfs("/dev/shm", sizeBytes: 64 << 20, mode: "1777")
+}
+
+func mountProc(pidLimit: Int) -> Bool {
+    let jailPath = newRoot + "/proc"
+    makeDirectories(jailPath)
+    check("proc", "cannot mount a fresh /proc (inside a container, run with --privileged or give it CAP_SYS_ADMIN and an unmasked /proc)",
+          mount("proc", jailPath, "proc", UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC), nil))
+    var pidLimitHeld = false
+    if pidLimit > 0 {
+        // Kernels >= 6.14 give each pid namespace its own pid_max (minimum 301).
+        pidLimitHeld = writeFile(jailPath + "/sys/kernel/pid_max", "\(max(pidLimit, 301))\n") == 0
+    }
+    // The kernel knobs stay visible but read-only, as in every container runtime.
+    for sub in ["sys", "sysrq-trigger", "irq", "bus"] {
+        let path = jailPath + "/" + sub
+        guard fileType(path) != nil else { continue }
+        check("proc", "cannot bind /proc/\(sub)", mount(path, path, nil, UInt(MS_BIND | MS_REC), nil))
+        check("proc", "cannot make /proc/\(sub) read-only", cjail_mount_setattr(path, 1, 1, 1, 1))
+    }
+    return pidLimitHeld
+}
+
+func buildFilesystem(_ spec: JailSpec) -> Bool {
+    // Nothing we mount may propagate back to the host.
+    check("mount", "cannot make mounts private", mount(nil, "/", nil, UInt(MS_REC | MS_PRIVATE), nil))
+    // The bubblewrap trick: a tmpfs on /tmp becomes the root, and the old root stays
+    // reachable at /oldroot with its own /tmp unhidden, so checkouts under /tmp still bind.
+    check("mount", "cannot mount the staging tmpfs", mount("tmpfs", "/tmp", "tmpfs", UInt(MS_NOSUID | MS_NODEV), "mode=0755"))
+    check("mount", "cannot enter the staging tmpfs", chdir("/tmp"))
+    check("mount", "cannot create newroot", mkdir("newroot", 0o755))
+    check("mount", "cannot mount the jail root",
+          mount("tmpfs", "newroot", "tmpfs", UInt(MS_NOSUID | MS_NODEV), "size=16m,mode=0755"))
+    check("mount", "cannot create oldroot", mkdir("oldroot", 0o755))
+    check("pivot_root", "cannot pivot into the staging tmpfs", cjail_pivot_root("/tmp", "/tmp/oldroot"))
+    check("mount", "cannot enter the staging root", chdir("/"))
+
+    for op in spec.mounts {
+        switch op {
+        case let .bind(source, target, readOnly, optional):
+            bindMount(source: source, target: target, readOnly: readOnly, optional: optional)
+        case let .tmpfs(target, sizeBytes, mode):
+            mountTmpfs(target, sizeBytes: sizeBytes, mode: mode)
+        case let .mask(target):
+            mask(target)
+        case let .symlink(target, path):
+            makeDirectories(parentOf(newRoot + path))
+            if symlink(target, newRoot + path) < 0 && errno != EEXIST {
+                fail("mount", "cannot create link \(path)", errno: errno)
+            }
+        case let .dir(path):
+            makeDirectories(newRoot + path)
+        case .dev:
+            mountDevices()
+        }
+    }
+    // /proc must be mounted while a fully visible procfs (the host's) is still in this namespace.
+    let pidLimitHeld = spec.procMount ? mountProc(pidLimit: spec.pidLimit) : false
+
+    check("mount", "cannot detach the old root", umount2(oldRoot, Int32(MNT_DETACH)))
+    check("pivot_root", "cannot enter the jail root", chdir(newRoot))
+    check("pivot_root", "cannot pivot into the jail root", cjail_pivot_root(".", "."))
+    check("pivot_root", "cannot detach the staging root", umount2(".", Int32(MNT_DETACH)))
+    check("pivot_root", "cannot enter /", chdir("/"))
+    check("mount", "cannot make the jail root read-only", cjail_mount_setattr("/", 1, 1, 1, 0))
+    return pidLimitHeld
+}
+
+/// Everything the jail's pid 1 does between clone and exec.
+func enterJail(_ spec: JailSpec, sync: Int32, cgroupHeld: Bool) -> Never {
+    // Wait until the supervisor has written our uid/gid maps.
+    var byte: UInt8 = 0
+    if read(sync, &byte, 1) != 1 { fail("userns", "the supervisor did not map our user ids") }
+    close(sync)
+
+    let pidLimitHeld = buildFilesystem(spec)
+    if spec.pidLimit > 0 && !cgroupHeld && !pidLimitHeld {
+        if spec.outsideUID == 0 {
+            fail("limits", "cannot cap the number of processes: running as root, with no writable pids cgroup "
+                 + "(/sys/fs/cgroup/pids or a delegated cgroup v2 subtree) and a kernel older than 6.14 "
+                 + "(no per-namespace pid_max); refusing to run unprotected. Run as an unprivileged user "
+                 + "(RLIMIT_NPROC then holds) or give the harness a writable pids cgroup")
+        }
+        let limit = UInt64(spec.pidLimit)
+        var value = rlimit(rlim_cur: rlim_t(limit), rlim_max: rlim_t(limit))
+        check("limits", "cannot set the process limit", setrlimit(__rlimit_resource_t(UInt32(cjail_RLIMIT_NPROC)), &value))
+    }
+
+    check("uts", "cannot set the hostname", sethostname(spec.hostname, spec.hostname.utf8.count))
+    if spec.newNetwork {
+        check("net", "cannot bring the jail's loopback up", cjail_loopback_up())
+    }
+    if spec.outsideUID == 0 {
+        check("userns", "cannot drop supplementary groups", setgroups(0, nil))
+    }
+    check("userns", "cannot become gid 0 in the jail", cjail_setresgid(0))
+    check("userns", "cannot become uid 0 in the jail", cjail_setresuid(0))
+
+    for limit in spec.rlimits {
+        var value = rlimit(rlim_cur: rlim_t(limit.soft), rlim_max: rlim_t(limit.hard))
+        check("limits", "cannot set rlimit \(limit.resource)", setrlimit(__rlimit_resource_t(UInt32(limit.resource)), &value))
+    }
+
+    var entered = false
+    for directory in spec.workingDirectories where chdir(directory) == 0 {
+        entered = true
+        break
+    }
+    if !entered { check("cwd", "cannot enter \(spec.workingDirectories.first ?? "/")", chdir("/")) }
+
+    check("caps", "cannot drop capabilities", cjail_drop_capabilities())
+    check("caps", "cannot set no_new_privs", cjail_set_no_new_privs())
+    if !spec.seccomp.isEmpty {
+        let loaded = spec.seccomp.withUnsafeBytes { cjail_load_seccomp($0.baseAddress, $0.count) }
+        check("seccomp", "cannot load the syscall filter", loaded)
+    }
+    // Reset what the helper inherited: every signal to its default, nothing blocked.
+    var empty = sigset_t()
+    sigemptyset(&empty)
+    sigprocmask(SIG_SETMASK, &empty, nil)
+    for signal in 1..<cjail_sigrtmax() where signal != SIGKILL && signal != SIGSTOP {
+        Glibc.signal(signal, SIG_DFL)
+    }
+    // Only stdio and the close-on-exec status pipe survive.
+    _ = cjail_close_from(statusDescriptor + 1)
+
+    let argv = spec.arguments.map { strdup($0) } + [nil]
+    let envp = spec.environment.map { strdup($0) } + [nil]
+    execve(spec.arguments[0], argv, envp)
+    fail("exec", "cannot execute \(spec.arguments[0])", errno: errno)
+}
+
+// MARK: - Supervisor (outside the jail)
+
+/// Creates a cgroup per controller root, sets limits, and moves this process into it so the
+/// jail's first process starts inside. Returns the directories to remove at the end.
+func joinCgroups(_ spec: JailSpec) -> [String] {
+    var created: [String] = []
+    let name = "warden-\(getpid())"
+    for root in spec.cgroupRoots {
+        let directory = root + "/" + name
+        if mkdir(directory, 0o755) < 0 && errno != EEXIST {
+            fail("cgroup", "cannot create \(directory)", errno: errno)
+        }
+        created.append(directory)
+        if spec.pidLimit > 0, fileType(directory + "/pids.max") != nil {
+            check("cgroup", "cannot set \(directory)/pids.max", writeFile(directory + "/pids.max", "\(spec.pidLimit)\n"))
+        }
+        if spec.memoryBytes > 0 {
+            if fileType(directory + "/memory.limit_in_bytes") != nil {
+                check("cgroup", "cannot set the memory limit", writeFile(directory + "/memory.limit_in_bytes", "\(spec.memoryBytes)\n"))
+            } else if fileType(directory + "/memory.max") != nil {
+                check("cgroup", "cannot set the memory limit", writeFile(directory + "/memory.max", "\(spec.memoryBytes)\n"))
+            }
+        }
+        check("cgroup", "cannot join \(directory)", writeFile(directory + "/cgroup.procs", "\(getpid())\n"))
+    }
+    return created
+}
+
+/// Moves the supervisor back to the controller roots, leaving the jail's cgroups to the jail.
+func leaveCgroups(_ spec: JailSpec) {
+    for root in spec.cgroupRoots {
+        _ = writeFile(root + "/cgroup.procs", "\(getpid())\n")
+    }
+}
+
+func supervise() -> Never {
+    // posix_spawn's dup2 cleared close-on-exec; the status pipe must close when bash is exec'd.
+    _ = fcntl(statusDescriptor, F_SETFD, FD_CLOEXEC)
+    let spec = parseSpec(readAll(specDescriptor))
+    close(specDescriptor)
+
+    let cgroups = joinCgroups(spec)
+    let cgroupHeld = spec.pidLimit > 0 && !cgroups.isEmpty
+
+    var syncPipe: [Int32] = [0, 0]
+    check("setup", "cannot create a pipe", cjail_pipe_cloexec(&syncPipe))
+    var flags = cjail_CLONE_NEWUSER | cjail_CLONE_NEWNS | cjail_CLONE_NEWPID | cjail_CLONE_NEWIPC
+        | cjail_CLONE_NEWUTS | cjail_CLONE_NEWCGROUP
+    if spec.newNetwork { flags |= cjail_CLONE_NEWNET }
+    let child = cjail_clone(flags)
+    if child < 0 {
+        fail("clone", "cannot create the jail's namespaces (user namespaces may be disabled: check "
+             + "/proc/sys/user/max_user_namespaces and kernel.unprivileged_userns_clone, or a container's seccomp profile)",
+             errno: errno)
+    }
+    if child == 0 {
+        close(syncPipe[1])
+        close(lifelineDescriptor)
+        enterJail(spec, sync: syncPipe[0], cgroupHeld: cgroupHeld)
+    }
+    close(syncPipe[0])
+    leaveCgroups(spec)
+
+    // Map the jail's root to the harness's user; as root, supplementary groups can be dropped.
+    if spec.outsideUID != 0 {
+        check("userns", "cannot deny setgroups", writeFile("/proc/\(child)/setgroups", "deny\n"))
+    }
+    check("userns", "cannot write the uid map", writeFile("/proc/\(child)/uid_map", "0 \(spec.outsideUID) 1\n"))
+    check("userns", "cannot write the gid map", writeFile("/proc/\(child)/gid_map", "0 \(spec.outsideGID) 1\n"))
+    var go: UInt8 = 1
+    _ = write(syncPipe[1], &go, 1)
+    close(syncPipe[1])
+    close(statusDescriptor)  // the child keeps its own copy until exec
+    close(0)
+    close(1)
+    close(2)
+
+    let childDescriptor = cjail_pidfd_open(child)
+    var fds = [pollfd(fd: lifelineDescriptor, events: Int16(POLLIN), revents: 0),
+               pollfd(fd: childDescriptor, events: Int16(POLLIN), revents: 0)]
+    var status: Int32 = 0
+    while true {
+        let ready = poll(&fds, childDescriptor >= 0 ? 2 : 1, childDescriptor >= 0 ? -1 : 100)
+        if ready < 0 && errno != EINTR { break }
+        if fds[0].revents != 0 {
+            // The harness closed the lifeline (timeout, cancellation or its own death).
+            kill(child, SIGKILL)
+            break
+        }
+        if childDescriptor < 0 || fds[1].revents != 0 {
+            if waitpid(child, &status, WNOHANG) == child {
+                removeCgroups(cgroups)
+                _exit(exitCode(status))
+            }
+        }
+    }
+    while waitpid(child, &status, 0) < 0 && errno == EINTR {}
+    removeCgroups(cgroups)
+    _exit(exitCode(status))
+}
+
+/// Removes the jail's cgroups; the kernel may still be tearing the last processes down.
+func removeCgroups(_ directories: [String]) {
+    for directory in directories {
+        var attempts = 0
+        while rmdir(directory) < 0 && errno == EBUSY && attempts < 200 {
+            usleep(1000)
+            attempts += 1
+        }
+    }
+}
+
+func exitCode(_ status: Int32) -> Int32 {
+    let signal = status & 0x7f
+    if signal == 0 { return (status >> 8) & 0xff }
+    return 128 + signal
+}
+
+supervise()

@@ -1,1 +1,42 @@
 #pragma once
+// Linux calls Swift cannot import as is: clone with namespace flags, pivot_root,
+// mount_setattr, pidfd_open, capability sets, seccomp loading, loopback set-up and
+// posix_spawn's closefrom. Everything here is async-signal-safe and allocation-free.
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <spawn.h>
+
+// Namespace flags (defined in sched.h only under _GNU_SOURCE).
+extern const unsigned long cjail_CLONE_NEWUSER;
+extern const unsigned long cjail_CLONE_NEWNS;
+extern const unsigned long cjail_CLONE_NEWPID;
+extern const unsigned long cjail_CLONE_NEWNET;
+extern const unsigned long cjail_CLONE_NEWIPC;
+extern const unsigned long cjail_CLONE_NEWUTS;
+extern const unsigned long cjail_CLONE_NEWCGROUP;
+
+/// fork(2)-like clone into new namespaces; returns 0 in the child, the pid in the parent, -1 on error.
+pid_t cjail_clone(unsigned long flags);
+int cjail_pivot_root(const char *new_root, const char *put_old);
+/// Sets mount attributes (read-only, nosuid, nodev) on path, recursively when recursive != 0.
+int cjail_mount_setattr(const char *path, int readonly, int nosuid, int nodev, int recursive);
+int cjail_pidfd_open(pid_t pid);
+/// Brings the loopback interface of the current network namespace up.
+int cjail_loopback_up(void);
+/// Locks securebits, drops the bounding set, ambient, inheritable, permitted and effective caps.
+int cjail_drop_capabilities(void);
+int cjail_set_no_new_privs(void);
+/// Loads a classic BPF seccomp program (an array of struct sock_filter, 8 bytes each).
+int cjail_load_seccomp(const void *program, size_t length);
+int cjail_spawn_file_actions_addclosefrom(posix_spawn_file_actions_t *actions, int from);
+/// Closes every descriptor >= from (close_range).
+int cjail_close_from(int from);
+int cjail_errno(void);
+int cjail_setresuid(uid_t uid);
+int cjail_setresgid(gid_t gid);
+/// pipe2 with O_CLOEXEC on both ends.
+int cjail_pipe_cloexec(int fds[2]);
+extern const int cjail_RLIMIT_NPROC;
+/// The highest signal number (SIGRTMAX is a function call in glibc).
+int cjail_sigrtmax(void);

@@ -1,0 +1,165 @@
+import CJail
+import Foundation
+import WardenCore
+
+/// One running `warden-jail` helper and the pipes to the program it jailed.
+///
+/// The helper reads its specification on fd 3, reports set-up failures on fd 4 and kills the
+/// jail when the lifeline on fd 5 closes: closing `lifeline` here, or this process dying,
+/// ends every process in the jail.
+final class HelperProcess {
+    let pid: pid_t
+    /// Write end of the jailed program's stdin.
+    private(set) var input: Int32
+    /// Read ends of the jailed program's stdout and stderr (non-blocking).
+    private(set) var output: Int32
+    private(set) var errorOutput: Int32
+    private var lifeline: Int32
+    private var exitStatus: Int32?
+
+    /// Starts a jail running `arguments` and waits until the program was exec'd inside it.
+    /// Throws with the helper's own explanation when the jail cannot be built.
+    static func start(_ configuration: JailConfiguration, arguments: [String], workingDirectory: String?) throws -> HelperProcess {
+        ignoreSigpipe
+        let tokens = configuration.specification(arguments: arguments, workingDirectory: workingDirectory)
+        if let bad = tokens.first(where: { $0.utf8.contains(0) }) {
+            throw WardenError("jail.spec", "a jail argument contains a NUL byte: \(bad.prefix(80))")
+        }
+        var specification = [UInt8]()
+        for token in tokens { specification += Array(token.utf8) + [0] }
+
+        var pipes = [Int32](repeating: -1, count: 12)
+        defer { for fd in pipes where fd >= 0 { close(fd) } }
+        for index in stride(from: 0, to: 12, by: 2) {
+            let created = pipes.withUnsafeMutableBufferPointer { buffer in
+                cjail_pipe_cloexec(buffer.baseAddress! + index)
+            }
+            guard created == 0 else { throw WardenError("jail.start", "cannot create pipes: \(String(cString: strerror(errno)))") }
+        }
+        let (specRead, specWrite) = (pipes[0], pipes[1])
+        let (statusRead, statusWrite) = (pipes[2], pipes[3])
+        let (stdinRead, stdinWrite) = (pipes[4], pipes[5])
+        let (stdoutRead, stdoutWrite) = (pipes[6], pipes[7])
+        let (stderrRead, stderrWrite) = (pipes[8], pipes[9])
+        let (lifelineRead, lifelineWrite) = (pipes[10], pipes[11])
+
+        // The specification is a few kilobytes: it fits in the pipe before the helper runs.
+        guard specification.count < 60_000 else {
+            throw WardenError("jail.spec", "the jail specification is too large (\(specification.count) bytes)")
+        }
+        let written = specification.withUnsafeBytes { write(specWrite, $0.baseAddress, $0.count) }
+        guard written == specification.count else { throw WardenError("jail.start", "cannot write the jail specification") }
+        close(specWrite)
+        pipes[1] = -1
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for (source, target) in [(stdinRead, 0), (stdoutWrite, 1), (stderrWrite, 2), (specRead, 3), (statusWrite, 4), (lifelineRead, 5)] {
+            posix_spawn_file_actions_adddup2(&actions, source, Int32(target))
+        }
+        cjail_spawn_file_actions_addclosefrom(&actions, 6)
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        // Dispatch and Foundation block or ignore signals; none of that may reach the jail.
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        var allSignals = sigset_t()
+        sigfillset(&allSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        posix_spawnattr_setsigdefault(&attributes, &allSignals)
+        // A process group of its own: a terminal's Ctrl-C reaches the harness, which decides.
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
+
+        var pid: pid_t = 0
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup(configuration.helperPath), nil]
+        let envp: [UnsafeMutablePointer<CChar>?] = [nil]
+        defer { for pointer in argv { free(pointer) } }
+        let spawned = posix_spawn(&pid, configuration.helperPath, &actions, &attributes, argv, envp)
+        guard spawned == 0 else {
+            throw WardenError("jail.helper", "cannot start \(configuration.helperPath): \(String(cString: strerror(spawned)))")
+        }
+        for index in [0, 3, 4, 7, 9, 10] {  // the helper's ends
+            close(pipes[index])
+            pipes[index] = -1
+        }
+        let process = HelperProcess(pid: pid, input: stdinWrite, output: stdoutRead, errorOutput: stderrRead, lifeline: lifelineWrite)
+        for index in [5, 6, 8, 11] { pipes[index] = -1 }  // owned by `process` now
+
+        let report = readToEnd(statusRead)
+        if !report.isEmpty {
+            let status = process.terminate()
+            let message = String(decoding: report, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            throw WardenError("jail.start", "the jail could not start (helper exit \(status)): \(message)")
+        }
+        return process
+    }
+
+    private init(pid: pid_t, input: Int32, output: Int32, errorOutput: Int32, lifeline: Int32) {
+        self.pid = pid
+        self.input = input
+        self.output = output
+        self.errorOutput = errorOutput
+        self.lifeline = lifeline
+        for fd in [input, output, errorOutput] {
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        }
+    }
+
+    /// Closes the lifeline, so the helper SIGKILLs the jail's pid 1 (and with it every process
+    /// in the pid namespace), then reaps the helper. Returns its exit status.
+    @discardableResult
+    func terminate() -> Int32 {
+        if lifeline >= 0 {
+            close(lifeline)
+            lifeline = -1
+        }
+        return wait()
+    }
+
+    /// Reaps the helper; its status is the jailed program's (128+N when killed by signal N).
+    @discardableResult
+    func wait() -> Int32 {
+        if let exitStatus { return exitStatus }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let signal = status & 0x7f
+        let code = signal == 0 ? (status >> 8) & 0xff : 128 + signal
+        exitStatus = code
+        return code
+    }
+
+    func closeInput() {
+        if input >= 0 {
+            close(input)
+            input = -1
+        }
+    }
+
+    deinit {
+        closeInput()
+        terminate()
+        if output >= 0 { close(output) }
+        if errorOutput >= 0 { close(errorOutput) }
+    }
+}
+
+/// Writing to a pipe whose reader died must be an error code, not a signal that kills the harness.
+private let ignoreSigpipe: Void = {
+    signal(SIGPIPE, SIG_IGN)
+}()
+
+/// Reads a blocking descriptor until EOF.
+func readToEnd(_ fd: Int32) -> [UInt8] {
+    var bytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if count < 0 && errno == EINTR { continue }
+        if count <= 0 { return bytes }
+        bytes += buffer[0..<count]
+    }
+}

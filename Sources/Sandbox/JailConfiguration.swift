@@ -1,0 +1,137 @@
+import Foundation
+import WardenCore
+
+/// Everything needed to start jails over one checkout: the profile, the checkout's real path,
+/// the compiled syscall filter and the helper executable.
+public struct JailConfiguration: Sendable {
+    public var profile: SandboxProfile
+    /// The checkout's absolute path with symlinks resolved; it is mounted at this same path.
+    public var checkout: String
+    public var helperPath: String
+    /// Where a command's full output is written when asked for; nil keeps only head and tail.
+    public var spillDirectory: String?
+    /// The compiled syscall filter, hex-encoded once for every jail's specification.
+    let seccompHex: String
+    let toolchains: [Toolchain]
+    let pidsCgroupRoot: String?
+
+    public init(profile: SandboxProfile, checkout: URL, helperPath: String? = nil, spillDirectory: String? = nil) throws {
+        let real = checkout.resolvingSymlinksInPath().path
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: real, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw WardenError("jail.checkout", "the checkout \(checkout.path) does not exist or is not a directory")
+        }
+        self.profile = profile
+        self.checkout = real
+        self.helperPath = try helperPath ?? Self.locateHelper()
+        self.spillDirectory = spillDirectory
+        self.seccompHex = try SeccompPolicy(profile.syscalls, file: profile.name).compile().map { String(format: "%02x", $0) }.joined()
+        self.toolchains = ToolchainDetector.detect(profile.toolchains)
+        self.pidsCgroupRoot = Self.pidsCgroupRoot()
+    }
+
+    /// The helper lives beside the running executable (`.build/debug/warden-jail`), or where
+    /// `WARDEN_JAIL` says.
+    public static func locateHelper() throws -> String {
+        if let path = ProcessInfo.processInfo.environment["WARDEN_JAIL"] { return path }
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var directory = URL(fileURLWithPath: executable).deletingLastPathComponent()
+        // An .xctest bundle on Linux is a file beside the products; on other layouts look one level up.
+        for _ in 0..<2 {
+            let candidate = directory.appendingPathComponent("warden-jail").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            directory.deleteLastPathComponent()
+        }
+        throw WardenError("jail.helper", "cannot find the warden-jail helper beside \(executable); build it with "
+            + "`swift build --product warden-jail` or set WARDEN_JAIL to its path")
+    }
+
+    /// A pids cgroup below the harness's own, where jails get their process cap. nil when
+    /// there is none we can write; the helper then relies on the per-namespace pid_max.
+    static func pidsCgroupRoot() -> String? {
+        guard let membership = try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8) else { return nil }
+        for line in membership.split(separator: "\n") {
+            let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard fields.count == 3 else { continue }
+            let path = String(fields[2])
+            let candidate: String
+            if fields[1].split(separator: ",").contains("pids") {
+                candidate = "/sys/fs/cgroup/pids" + path
+            } else if fields[0] == "0", fields[1].isEmpty,
+                      let controllers = try? String(contentsOfFile: "/sys/fs/cgroup\(path)/cgroup.subtree_control", encoding: .utf8),
+                      controllers.split(whereSeparator: \.isWhitespace).contains("pids") {
+                candidate = "/sys/fs/cgroup" + path
+            } else {
+                continue
+            }
+            let root = (candidate as NSString).appendingPathComponent("warden")
+            try? FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: false)
+            if access(root + "/cgroup.procs", W_OK) == 0 { return root }
+        }
+        return nil
+    }
+
+    /// The jail's environment: explicit and minimal. Nothing of the harness's own environment
+    /// (where API keys live) reaches the jail.
+    public var environment: [String: String] {
+        var path = toolchains.flatMap(\.pathEntries)
+        path += ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+        var environment: [String: String] = [
+            "PATH": path.reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }.joined(separator: ":"),
+            "HOME": profile.home,
+            "USER": "root",
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+            "TERM": "dumb",
+            "PAGER": "cat",
+            "GIT_PAGER": "cat",
+            "TMPDIR": "/tmp",
+        ]
+        for toolchain in toolchains { environment.merge(toolchain.environment) { $1 } }
+        environment.merge(profile.environment) { $1 }
+        return environment
+    }
+
+    /// The helper's specification for one jail running `arguments`, first trying to start in
+    /// `workingDirectory` and falling back to the checkout's root.
+    func specification(arguments: [String], workingDirectory: String?) -> [String] {
+        var tokens = ["uid", String(geteuid()), "gid", String(getegid()), "net", profile.network.rawValue]
+        var mounts: [(depth: Int, tokens: [String])] = []
+        func add(_ target: String, _ op: [String]) {
+            mounts.append((target.split(separator: "/").count, op))
+        }
+        for path in profile.systemMounts { add(path, ["bind-ro-try", path, path]) }
+        for prefix in toolchains.flatMap(\.prefixes) { add(prefix, ["bind-ro-try", prefix, prefix]) }
+        for mount in profile.extraMounts {
+            let op = (mount.writable ? "bind-rw" : "bind-ro") + (mount.optional ? "-try" : "")
+            add(mount.target, [op, mount.source, mount.target])
+        }
+        for tmpfs in profile.tmpfs { add(tmpfs.target, ["tmpfs", tmpfs.target, String(tmpfs.sizeMB << 20), "1777"]) }
+        add("/dev", ["dev"])
+        if !profile.tmpfs.contains(where: { profile.home == $0.target || profile.home.hasPrefix($0.target + "/") }) {
+            add(profile.home, ["tmpfs", profile.home, String(256 << 20), "0700"])
+        }
+        add(checkout, [profile.checkoutWritable ? "bind-rw" : "bind-ro", checkout, checkout])
+        if profile.gitDirectoryReadOnly { add(checkout + "/.git", ["bind-ro-try", checkout + "/.git", checkout + "/.git"]) }
+        // Shallow targets first, so a checkout under /tmp lands on top of the private /tmp.
+        for mount in mounts.enumerated().sorted(by: { ($0.element.depth, $0.offset) < ($1.element.depth, $1.offset) }) {
+            tokens += mount.element.tokens
+        }
+        for path in profile.masks { tokens += ["mask", path] }
+
+        let limits = profile.limits
+        tokens += ["pids", String(limits.processes)]
+        if let pidsCgroupRoot { tokens += ["cgroup-root", pidsCgroupRoot] }
+        tokens += ["rlimit", "cpu", String(limits.cpuSeconds), String(limits.cpuSeconds + 1)]
+        tokens += ["rlimit", "as", String(limits.memoryMB << 20), String(limits.memoryMB << 20)]
+        tokens += ["rlimit", "fsize", String(limits.fileSizeMB << 20), String(limits.fileSizeMB << 20)]
+        tokens += ["rlimit", "nofile", String(limits.openFiles), String(limits.openFiles)]
+        tokens += ["rlimit", "core", "0", "0"]
+        tokens += ["seccomp", seccompHex]
+        if let workingDirectory { tokens += ["cwd", workingDirectory] }
+        tokens += ["cwd", checkout]
+        for (key, value) in environment.sorted(by: { $0.key < $1.key }) { tokens += ["env", "\(key)=\(value)"] }
+        for argument in arguments { tokens += ["arg", argument] }
+        return tokens
+    }
+}

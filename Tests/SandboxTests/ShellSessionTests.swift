@@ -1,0 +1,139 @@
+import Foundation
+import Sandbox
+import Testing
+import WardenCore
+
+@Suite("Persistent jailed shell")
+struct ShellSessionTests {
+    @Test("state carries over between commands: cd, export, functions")
+    func statePersists() throws {
+        let checkout = try TempCheckout(files: ["src/a.txt": "x\n"])
+        defer { checkout.cleanup() }
+        let shell = try makeShell(checkout)
+        defer { shell.close() }
+        #expect(try shell.run("cd src && export WARDEN_X=42 && greet() { echo hi $1; }").exitCode == 0)
+        let result = try shell.run("pwd; echo $WARDEN_X; greet you")
+        #expect(result.stdout.text == "\(checkout.path.resolvingSymlinksInPath().path)/src\n42\nhi you\n")
+        #expect(result.cwd.hasSuffix("/checkout/src"))
+    }
+
+    @Test("exit codes, stderr and a missing trailing newline")
+    func exitCodesAndStreams() throws {
+        let checkout = try TempCheckout()
+        defer { checkout.cleanup() }
+        let shell = try makeShell(checkout)
+        defer { shell.close() }
+        let result = try shell.run("printf abc; echo oops >&2; false")
+        #expect(result.exitCode == 1)
+        #expect(result.stdout.text == "abc")
+        #expect(result.stderr.text == "oops\n")
+        #expect(result.combined.totalBytes == 8)
+        #expect(try shell.run("(exit 7)").exitCode == 7)
+    }
+
+    @Test("stdin is at EOF: cat and read return at once")
+    func stdinAtEOF() throws {
+        let checkout = try TempCheckout()
+        defer { checkout.cleanup() }
+        let shell = try makeShell(checkout)
+        defer { shell.close() }
+        let result = try shell.run("cat; read line; echo read=$?", timeout: 10)
+        #expect(!result.timedOut)
+        #expect(result.stdout.text == "read=1\n")
+    }
+
+    @Test("framing survives quotes, heredocs, syntax errors, imitation markers and binary output")
+    func framingCannotBeDesynchronised() throws {
+        let checkout = try TempCheckout()
+        defer { checkout.cleanup() }
+        let shell = try makeShell(checkout)
+        defer { shell.close() }
+        let syntax = try shell.run("if then fi (")
+        #expect(syntax.exitCode == 2)
+        let heredoc = try shell.run("cat <<'EOF'\nline '\"' $HOME\nEOF")
+        #expect(heredoc.stdout.text == "line '\"' $HOME\n")
+        let imitation = try shell.run(#"printf '\036deadbeef:0:/tmp:deadbeef\036 and \036'; printf '\036x::x\036' >&2; echo"#)
+        #expect(imitation.exitCode == 0)
+        #expect(imitation.stdout.totalBytes == 33)
+        #expect(imitation.stderr.totalBytes == 6)
+        let binary = try shell.run("head -c 4096 /dev/urandom")
+        #expect(binary.stdout.totalBytes == 4096)
+        #expect(try shell.run("echo still here").stdout.text == "still here\n")
+    }
+
+    @Test("flooding output is capped while it streams, keeping head and tail")
+    func outputIsCapped() throws {
+        let checkout = try TempCheckout()
+        defer { checkout.cleanup() }
+        let shell = try makeShell(checkout) { $0.output = .init(headBytes: 1000, tailBytes: 1000) }
+        defer { shell.close() }
+        let result = try shell.run("seq 1 1000000")
+        #expect(result.exitCode == 0)
+        #expect(result.stdout.totalBytes == 6_888_896)
+        #expect(result.stdout.droppedBytes == 6_888_896 - 2000)
+        #expect(result.stdout.head.hasPrefix("1\n2\n3\n"))
+        #expect(result.stdout.tail.hasSuffix("999999\n1000000\n"))
+        #expect(result.stdout.text.contains("bytes elided"))
+    }
+
+    @Test("background jobs do not block completion")
+    func backgroundJobs() throws {
+        let checkout = try TempCheckout()
+        defer { checkout.cleanup() }
+        let shell = try makeShell(checkout)
+        defer { shell.close() }
+        let result = try shell.run("sleep 30 & echo started", timeout: 10)
+        #expect(!result.timedOut)
+        #expect(result.durationMs < 5000)
+        #expect(result.stdout.text == "started\n")
+    }
+
+    @Test("a timeout kills every process in the jail and the next command restarts in the last cwd")
+    func timeoutKillsEverything() throws {
+        let checkout = try TempCheckout(files: ["sub/x": ""])
+        defer { checkout.cleanup() }
+        let shell = try makeShell(checkout)
+        defer { shell.close() }
+        let tag = "31\(Int.random(in: 100_000...999_999))"
+        _ = try shell.run("cd sub")
+        let result = try shell.run("echo partial; sleep \(tag) & setsid sleep \(tag) & nohup sleep \(tag) >/dev/null 2>&1 & sleep \(tag)", timeout: 1)
+        #expect(result.timedOut)
+        #expect(result.exitCode == nil)
+        #expect(result.stdout.text == "partial\n")
+        #expect(try host("ps -eo args").contains("sleep \(tag)") == false)
+        let next = try shell.run("pwd")
+        #expect(next.restart == .afterTimeout)
+        #expect(next.stdout.text.hasSuffix("/checkout/sub\n"))
+    }
+
+    @Test("a shell that exits is reported and restarted")
+    func shellExit() throws {
+        let checkout = try TempCheckout()
+        defer { checkout.cleanup() }
+        let shell = try makeShell(checkout)
+        defer { shell.close() }
+        let result = try shell.run("echo bye; exit 3")
+        #expect(result.shellExited)
+        #expect(result.exitCode == 3)
+        #expect(result.stdout.text == "bye\n")
+        let next = try shell.run("echo back")
+        #expect(next.restart == .afterExit)
+        #expect(next.stdout.text == "back\n")
+    }
+
+    @Test("cancelling the task kills the jail")
+    func cancellation() async throws {
+        let checkout = try TempCheckout()
+        defer { checkout.cleanup() }
+        let shell = try makeShell(checkout)
+        defer { shell.close() }
+        let task = Task { try await shell.run("echo going; sleep 60", timeout: 100) }
+        try await Task.sleep(for: .milliseconds(500))
+        task.cancel()
+        let result = try await task.value
+        #expect(result.cancelled)
+        #expect(result.durationMs < 10_000)
+        let next = try await shell.run("echo again")
+        #expect(next.restart == .afterCancel)
+    }
+}
