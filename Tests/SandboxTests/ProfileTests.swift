@@ -1,0 +1,70 @@
+import Foundation
+import Sandbox
+import Testing
+import WardenCore
+
+@Suite("Sandbox profiles")
+struct ProfileTests {
+    func parse(_ json: String) throws -> SandboxProfile {
+        try SandboxProfile.parse(Data(json.utf8), file: "Sandboxes/broken.json", name: "broken")
+    }
+
+    func message(_ json: String) -> String {
+        do {
+            _ = try parse(json)
+            return "(parsed)"
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    @Test("the shipped profiles load", arguments: ["agent", "tests", "setup"])
+    func shippedProfilesLoad(name: String) throws {
+        let profile = try loadProfile(name)
+        #expect(profile.name == name)
+        #expect(profile.masks.contains("/etc/shadow"))
+        #expect(profile.syscalls.errno["EPERM"]?.contains("ptrace") == true)
+    }
+
+    @Test("the set-up profile has the network, the agent's has none")
+    func networkSettings() throws {
+        #expect(try loadProfile("setup").network == .host)
+        #expect(try loadProfile("agent").network == .none)
+        #expect(try loadProfile("tests").network == .none)
+    }
+
+    @Test("errors name the file and the field")
+    func errorsNameFileAndField() {
+        #expect(message(#"{"limits": {"processes": "many"}}"#) == "Sandboxes/broken.json: limits.processes: must be a positive whole number")
+        #expect(message(#"{"network": "lan"}"#) == #"Sandboxes/broken.json: network: must be "none" or "host", not "lan""#)
+        #expect(message(#"{"limits": {"proceses": 5}}"#).hasPrefix("Sandboxes/broken.json: limits.proceses: unknown field"))
+        #expect(message(#"{"syscalls": {"errno": {"EPERM": ["ptrace", "not_a_syscall"]}}}"#)
+            == #"Sandboxes/broken.json: syscalls.errno.EPERM[1]: unknown syscall "not_a_syscall""#)
+        #expect(message(#"{"extra_mounts": [{"source": "relative/path"}]}"#)
+            == #"Sandboxes/broken.json: extra_mounts[0].source: must be an absolute path without '..', not "relative/path""#)
+        #expect(message(#"{"checkout": {"git_dir": true}}"#) == "Sandboxes/broken.json: checkout.git_dir: must be a string")
+        #expect(message("{not json").hasPrefix("Sandboxes/broken.json: not valid JSON"))
+    }
+
+    @Test("a profile that cannot be found says where it looked")
+    func missingProfile() {
+        #expect(throws: WardenError.self) { try SandboxProfile.load("no-such-profile") }
+    }
+
+    @Test("a jail that cannot be built reports the stage and the path")
+    func startupFailureIsActionable() throws {
+        let checkout = try TempCheckout()
+        defer { checkout.cleanup() }
+        let shell = try makeShell(checkout) {
+            $0.extraMounts = [.init(source: "/nonexistent/warden-toolchain")]
+        }
+        defer { shell.close() }
+        do {
+            try shell.start()
+            Issue.record("the jail started with a missing mount source")
+        } catch let error as WardenError {
+            #expect(error.code == "jail.start")
+            #expect(error.message.contains("mount: bind source /nonexistent/warden-toolchain does not exist"))
+        }
+    }
+}
