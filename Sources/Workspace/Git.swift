@@ -105,3 +105,30 @@ func changes(of diff: OpaquePointer) -> [FileChange] {
     }
     return result
 }
+
+/// libgit2's in-memory object backend (`git2/sys/mempack.h`, which the CGit2 shim does not include).
+///
+/// Only `new` and `reset` are used: `git_mempack_dump` packs nothing but commits and what
+/// they reach, and snapshots write trees, not commits.
+///
+/// Looked up by symbol; these functions are not variadic, so the typed C function pointers
+/// are exact prototypes.
+struct Mempack: Sendable {
+    typealias New = @convention(c) (UnsafeMutablePointer<OpaquePointer?>?) -> Int32
+    typealias Reset = @convention(c) (OpaquePointer?) -> Int32
+
+    let new: New
+    let reset: Reset
+
+    /// The loaded libgit2's mempack functions, or nil if it was built without them.
+    static let functions: Mempack? = {
+        let handle = UnsafeMutableRawPointer(bitPattern: 0)
+        guard let new = dlsym(handle, "git_mempack_new"),
+              let reset = dlsym(handle, "git_mempack_reset")
+        else { return nil }
+        return Mempack(
+            new: unsafeBitCast(new, to: New.self),
+            reset: unsafeBitCast(reset, to: Reset.self)
+        )
+    }()
+}

@@ -140,6 +140,64 @@ import Workspace
         ])
     }
 
+    @Test func skipsGitDirectoriesOfRepositoriesTheAgentCreates() throws {
+        let fixture = try Fixture(files: ["lib/a.c": "a\n"])
+        let tracker = try fixture.tracker()
+        // A real repository inside a tracked directory, and one in a new directory.
+        try git(["init", "-q", "lib"], in: fixture.checkout)
+        try git(["init", "-q", "fresh"], in: fixture.checkout)
+        try write("f\n", to: fixture.file("fresh/f.c"))
+        try git(["add", "f.c"], in: fixture.file("fresh"))
+        try git(["commit", "-q", "-m", "inner"], in: fixture.file("fresh"))
+        try write("b\n", to: fixture.file("lib/b.c"))
+        let snapshot = try tracker.snapshot()
+        #expect(snapshot.sinceBase == [
+            FileChange(path: "fresh/f.c", status: .added),
+            FileChange(path: "lib/b.c", status: .added),
+        ])
+    }
+
+    @Test func diffDoesNotConsumeChangesOfTheNextSnapshot() throws {
+        let fixture = try Fixture(files: ["a.txt": "a\n"])
+        let tracker = try fixture.tracker()
+        try write("a2\n", to: fixture.file("a.txt"))
+        #expect(try tracker.diff().contains("+a2"))
+        #expect(try tracker.snapshot().sincePrevious == [FileChange(path: "a.txt", status: .modified)])
+    }
+
+    @Test func snapshotObjectsOutliveTheTracker() throws {
+        let fixture = try Fixture(files: ["a.txt": "a\n"])
+        var treeID = ""
+        do {
+            let tracker = try fixture.tracker()
+            try write("in memory until persisted\n", to: fixture.file("b.txt"))
+            treeID = try tracker.snapshot().treeID
+            try tracker.persist()
+            try write("written when released\n", to: fixture.file("c.txt"))
+            _ = try tracker.snapshot()
+        }
+        // A new tracker on the same state has an empty object cache: the trees must be on disk.
+        let again = try fixture.tracker()
+        #expect(try again.diff(of: treeID).contains("+in memory until persisted"))
+        #expect(try again.diff().contains("+written when released"))
+        try again.restore(to: treeID)
+        #expect(!FileManager.default.fileExists(atPath: fixture.file("c.txt").path))
+        #expect(try read(fixture.file("b.txt")) == "in memory until persisted\n")
+    }
+
+    @Test func writesLargeSnapshotsToDiskWithoutWaiting() throws {
+        let fixture = try Fixture(files: ["a.txt": "a\n"])
+        let tracker = try fixture.tracker()
+        let packs = fixture.state.appendingPathComponent("shadow.git/objects/pack")
+        let before = try FileManager.default.contentsOfDirectory(atPath: packs.path).filter { $0.hasSuffix(".pack") }
+        try Data(count: 33 << 20).write(to: fixture.file("big.bin"))
+        let snapshot = try tracker.snapshot()
+        let after = try FileManager.default.contentsOfDirectory(atPath: packs.path).filter { $0.hasSuffix(".pack") }
+        #expect(after.count == before.count + 1)
+        #expect(snapshot.sinceBase == [FileChange(path: "big.bin", status: .added)])
+        withExtendedLifetime(tracker) {}
+    }
+
     @Test func keepsWorkingAfterTheAgentDeletesDotGit() throws {
         let fixture = try Fixture(files: ["a.txt": "a\n", "b.txt": "b\n"])
         let tracker = try fixture.tracker()
