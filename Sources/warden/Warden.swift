@@ -1,0 +1,21 @@
+import ArgumentParser
+
+/// The `warden` command line: a thin layer that parses flags and wires the libraries.
+@main
+struct Warden: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "warden",
+        abstract: "A jailed harness for software-engineering agents.",
+        discussion: """
+            Commands run in a jail (Linux namespaces, a seccomp filter, resource limits) over a
+            checkout, and every change they make to files is recorded through libgit2.
+            """,
+        version: WardenVersion.current,
+        subcommands: [DemoCommand.self, ExecCommand.self, ShellCommand.self],
+        defaultSubcommand: nil
+    )
+}
+
+enum WardenVersion {
+    static let current = "0.1.0"
+}
