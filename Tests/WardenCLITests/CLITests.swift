@@ -1,0 +1,177 @@
+import Foundation
+import Testing
+
+/// End-to-end tests of the built `warden` binary, as a user runs it.
+@Suite("warden command line")
+struct CLITests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    static var binary: URL {
+        let products = Bundle.main.bundleURL.deletingLastPathComponent()
+        let candidates = [products.appendingPathComponent("warden"), root.appendingPathComponent(".build/debug/warden")]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[1]
+    }
+
+    struct Outcome {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// Runs warden with the arguments, feeding `input` on stdin, from the repository root.
+    @discardableResult
+    static func warden(_ arguments: [String], input: String = "") throws -> Outcome {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        process.currentDirectoryURL = root
+        // Output goes to files, so neither stream can fill a pipe while the other is read.
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("warden-cli-out-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let outPath = scratch.appendingPathComponent("stdout"), errPath = scratch.appendingPathComponent("stderr")
+        FileManager.default.createFile(atPath: outPath.path, contents: nil)
+        FileManager.default.createFile(atPath: errPath.path, contents: nil)
+        let stdin = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = try FileHandle(forWritingTo: outPath)
+        process.standardError = try FileHandle(forWritingTo: errPath)
+        try process.run()
+        stdin.fileHandleForWriting.write(Data(input.utf8))
+        try stdin.fileHandleForWriting.close()
+        process.waitUntilExit()
+        return Outcome(status: process.terminationStatus,
+                       stdout: try String(contentsOf: outPath, encoding: .utf8),
+                       stderr: try String(contentsOf: errPath, encoding: .utf8))
+    }
+
+    /// A git repository with one commit in a fresh 0700 temp directory.
+    static func makeRepository() throws -> URL {
+        let parent = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("warden-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: parent, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let repository = parent.appendingPathComponent("repo")
+        try FileManager.default.createDirectory(at: repository, withIntermediateDirectories: true)
+        try "print('hi')\n".write(to: repository.appendingPathComponent("main.py"), atomically: true, encoding: .utf8)
+        let git = Process()
+        git.executableURL = URL(fileURLWithPath: "/bin/bash")
+        git.arguments = ["-c", "cd '\(repository.path)' && git init -q && git add -A && git -c user.name=t -c user.email=t@t commit -qm base"]
+        try git.run()
+        git.waitUntilExit()
+        return repository
+    }
+
+    @Test("exec --json reports the result and the changed files")
+    func execJSON() throws {
+        let repository = try Self.makeRepository()
+        defer { try? FileManager.default.removeItem(at: repository.deletingLastPathComponent()) }
+        let outcome = try Self.warden(["exec", "--repo", repository.path, "--json", "--", "echo new > added.txt; rm main.py; echo out; echo err >&2; exit 3"])
+        #expect(outcome.status == 3)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [String: Any])
+        #expect(object["exit_code"] as? Int == 3)
+        #expect(object["timed_out"] as? Bool == false)
+        #expect(object["stdout"] as? String == "out\n")
+        #expect(object["stderr"] as? String == "err\n")
+        #expect((object["duration_ms"] as? Double ?? -1) >= 0)
+        #expect((object["cwd"] as? String)?.hasSuffix("/repo") == true)
+        let changes = try #require(object["changes"] as? [[String: String]])
+        #expect(changes.contains(["path": "added.txt", "status": "added"]))
+        #expect(changes.contains(["path": "main.py", "status": "deleted"]))
+    }
+
+    @Test("exec exits 124 on timeout and passes words through quoting")
+    func execTimeoutAndQuoting() throws {
+        let repository = try Self.makeRepository()
+        defer { try? FileManager.default.removeItem(at: repository.deletingLastPathComponent()) }
+        let timedOut = try Self.warden(["exec", "--repo", repository.path, "--timeout", "1", "--", "sleep 30"])
+        #expect(timedOut.status == 124)
+        #expect(timedOut.stderr.contains("timed out"))
+        let quoted = try Self.warden(["exec", "--repo", repository.path, "--", "printf", "%s|", "a b", "c'd"])
+        #expect(quoted.status == 0)
+        #expect(quoted.stdout == "a b|c'd|")
+    }
+
+    @Test("usage and profile errors go to stderr with a non-zero exit")
+    func errors() throws {
+        let noCommand = try Self.warden(["exec", "--repo", "."])
+        #expect(noCommand.status != 0)
+        #expect(noCommand.stderr.contains("after --"))
+
+        let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("warden-profile-\(UUID().uuidString).json")
+        try #"{"limits": {"memory_mb": -5}}"#.write(to: directory, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let badProfile = try Self.warden(["exec", "--repo", ".", "--profile", directory.path, "--", "true"])
+        #expect(badProfile.status != 0)
+        #expect(badProfile.stderr.contains("\(directory.path): limits.memory_mb: must be a positive whole number"))
+
+        for command in ["exec", "shell", "demo"] {
+            let help = try Self.warden([command, "--help"])
+            #expect(help.status == 0)
+            #expect(help.stdout.contains("USAGE"))
+        }
+    }
+
+    @Test("shell reads one command per line from a pipe and keeps state between them")
+    func scriptedShell() throws {
+        let repository = try Self.makeRepository()
+        defer { try? FileManager.default.removeItem(at: repository.deletingLastPathComponent()) }
+        let outcome = try Self.warden(["shell", "--repo", repository.path], input: "mkdir sub && cd sub\nexport X=7\necho $X > x.txt; pwd\nfalse\n")
+        #expect(outcome.status == 0)
+        #expect(outcome.stdout == "\(repository.resolvingSymlinksInPath().path)/sub\n")
+        #expect(outcome.stderr.contains("A sub/x.txt"))
+        #expect(outcome.stderr.contains("[exit 1"))
+
+        let json = try Self.warden(["shell", "--repo", repository.path, "--json"], input: "echo hi > y.txt\n")
+        let record = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        #expect((record["changes"] as? [[String: String]])?.first == ["path": "y.txt", "status": "added"])
+    }
+
+    @Test("killing the harness with SIGKILL kills its jails, detached children included")
+    func jailDiesWithHarness() throws {
+        let repository = try Self.makeRepository()
+        defer { try? FileManager.default.removeItem(at: repository.deletingLastPathComponent()) }
+        let tag = "53\(Int.random(in: 100_000...999_999))"
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = ["shell", "--repo", repository.path]
+        let stdin = Pipe(), stdout = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        stdin.fileHandleForWriting.write(Data("(setsid sleep \(tag) &); nohup sleep \(tag) >/dev/null 2>&1 & echo started\n".utf8))
+        var seen = Data()
+        while !String(decoding: seen, as: UTF8.self).contains("started") {
+            let chunk = stdout.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            seen += chunk
+        }
+        #expect(String(decoding: seen, as: UTF8.self).contains("started"))
+        #expect(Self.processes(containing: "sleep \(tag)") == 2)
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        var remaining = Self.processes(containing: "sleep \(tag)")
+        for _ in 0..<40 where remaining > 0 {
+            usleep(50_000)
+            remaining = Self.processes(containing: "sleep \(tag)")
+        }
+        #expect(remaining == 0)
+    }
+
+    @Test("demo runs the scripted fix end to end")
+    func demo() throws {
+        let outcome = try Self.warden(["demo"])
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        #expect(outcome.stdout.contains("changed: M wordstats/core.py"))
+        #expect(outcome.stdout.contains("+    return Counter(word for word in WORD.findall(text.lower()))"))
+        #expect(outcome.stdout.contains("tests pass after the fix"))
+    }
+
+    /// Counts host processes whose command line contains `text`.
+    static func processes(containing text: String) -> Int {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.filter { $0.allSatisfy(\.isNumber) }.filter { pid in
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            return String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self).contains(text)
+        }.count
+    }
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what Warden needs on Debian 12 (run as root, or with sudo available).
+# Idempotent and quick when everything is already present: nothing is fetched then.
+set -euo pipefail
+
+packages=(libgit2-dev libseccomp-dev pkg-config git bash coreutils procps python3)
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "install.sh: installing ${missing[*]}" >&2
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The jail's tests and the starter tasks run pytest with whichever python3 is first on PATH.
+if ! python3 -m pytest --version >/dev/null 2>&1; then
+  echo "install.sh: installing pytest for $(command -v python3)" >&2
+  if [ "$(command -v python3)" = /usr/bin/python3 ]; then
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-pytest >/dev/null
+  else
+    python3 -m pip install --quiet pytest
+  fi
+fi
+
+if ! command -v swift >/dev/null 2>&1; then
+  echo "install.sh: no Swift toolchain on PATH; Warden needs Swift 6 (swift.org toolchain for Debian 12)" >&2
+  exit 1
+fi
