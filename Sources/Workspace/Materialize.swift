@@ -62,6 +62,7 @@ extension WorkspaceTracker {
         var builder: OpaquePointer?
         try check(git_packbuilder_new(&builder, sourceRepo), "workspace.materialize", "cannot start a pack", context: context)
         defer { git_packbuilder_free(builder) }
+        _ = git_packbuilder_set_threads(builder, 0)  // 0: one delta-search thread per core
         try check(git_packbuilder_insert_walk(builder, walk), "workspace.materialize", "cannot collect the history of \(commit)", context: context)
         guard let gitDirectory = git_repository_path(destinationRepo).map({ String(cString: $0) }) else {
             throw WardenError("workspace.materialize", "the new repository has no git directory", context: destination.path)

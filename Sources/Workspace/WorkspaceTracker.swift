@@ -111,6 +111,7 @@ public final class WorkspaceTracker {
             var builder: OpaquePointer?
             try check(git_packbuilder_new(&builder, sourceRepo), "workspace.state", "cannot start copying the base tree")
             defer { git_packbuilder_free(builder) }
+            _ = git_packbuilder_set_threads(builder, 0)  // 0: one delta-search thread per core
             try check(git_packbuilder_insert_tree(builder, &treeProbe), "workspace.state", "cannot collect the objects of base tree \(baseTreeID)", context: checkout.path)
             let packDirectory = shadowPath + "/objects/pack"
             try check(git_packbuilder_write(builder, packDirectory, 0, nil, nil), "workspace.state", "cannot write the base tree's objects", context: packDirectory)

@@ -126,6 +126,25 @@ extension Fixture {
         #expect(try read(fixture.file("a.txt")) == "a\n")
     }
 
+    @Test(arguments: ["../outside.txt", ".git/hooks/pre-commit", "dir/../../outside.txt"])
+    func rejectsAPatchThatWritesOutsideTheWorkingTree(path: String) throws {
+        let fixture = try Fixture(files: ["a.txt": "a\n"])
+        let tracker = try fixture.tracker()
+        let patch = """
+        diff --git a/\(path) b/\(path)
+        new file mode 100644
+        --- /dev/null
+        +++ b/\(path)
+        @@ -0,0 +1 @@
+        +escaped
+
+        """
+        let error = #expect(throws: WardenError.self) { try tracker.apply(patch: patch) }
+        #expect(error?.code == "workspace.apply")
+        #expect(!FileManager.default.fileExists(atPath: fixture.root.path("outside.txt").path))
+        #expect(!FileManager.default.fileExists(atPath: fixture.file(".git/hooks/pre-commit").path))
+    }
+
     @Test func rejectsAPatchWhoseContextDoesNotMatch() throws {
         let fixture = try Fixture(files: ["a.txt": "one\ntwo\n", "b.txt": "b\n"])
         let tracker = try fixture.tracker()
@@ -181,6 +200,21 @@ extension Fixture {
         #expect(!FileManager.default.fileExists(atPath: fixture.file("later/x.txt").path))
         #expect(try read(fixture.file("build.log")) == "keep me\n")
         #expect(try tracker.snapshot().sincePrevious.isEmpty)
+        // The checkout's own repository is not part of the working tree: restore leaves it alone.
+        #expect(try git(["rev-parse", "HEAD"], in: fixture.checkout).trimmingCharacters(in: .whitespacesAndNewlines) == fixture.baseCommit)
+    }
+
+    @Test func restoreRemovesFilesInNestedRepositoriesButNotTheirGitDirectories() throws {
+        let fixture = try Fixture(files: ["a.txt": "a\n"])
+        let tracker = try fixture.tracker()
+        try git(["init", "-q", "inner"], in: fixture.checkout)
+        try write("x\n", to: fixture.file("inner/x.c"))
+        #expect(try tracker.snapshot().sinceBase == [FileChange(path: "inner/x.c", status: .added)])
+        let restored = try tracker.restore(to: tracker.baseTreeID)
+        #expect(restored.sinceBase.isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: fixture.file("inner/x.c").path))
+        #expect(FileManager.default.fileExists(atPath: fixture.file(".git/HEAD").path))
+        #expect(FileManager.default.fileExists(atPath: fixture.file("inner/.git/HEAD").path))
     }
 
     @Test func rejectsAnUnknownTree() throws {
