@@ -1,2 +1,11 @@
-// Entry point; each area adds its own file with a `run...Benchmarks()` function.
-print("warden-bench")
+// Prints medians and ratios to baselines measured in the same run. Run a release build:
+//   swift build -c release && .build/release/warden-bench
+import Foundation
+
+do {
+    try runSandboxBenchmarks()
+} catch {
+    print("sandbox benchmarks failed: \(error)")
+}
+runWorkspaceBenchmarks()
+print("harness peak resident memory \(formatted(peakResidentMegabytes(), digits: 1)) MB")
