@@ -88,7 +88,7 @@ private func benchmarkWorkspace(fileCount: Int, runs: Int) throws {
         let theirsMs = benchMedian(theirs)
         print("\(label), \(name): snapshot() median \(benchFormat(oursMs)) ms, git status --porcelain median \(benchFormat(theirsMs)) ms, ratio \(benchFormat(oursMs / theirsMs))")
     }
-    print("\(label): diff() incl. snapshot median \(benchFormat(benchMedian(diffTimes))) ms")
+    print("\(label): diff() (includes a fresh scan) median \(benchFormat(benchMedian(diffTimes))) ms")
 }
 
 private func edit(_ paths: [String], in checkout: URL, round: Int) throws {
