@@ -34,7 +34,14 @@ let package = Package(
         .target(name: "Workspace", dependencies: ["WardenCore", "CGit2"]),
 
         // The single-threaded helper that builds a jail and execs bash. No Foundation, no threads.
-        .executableTarget(name: "warden-jail", dependencies: ["CJail"]),
+        // Release builds link a static Swift runtime: the helper starts for every jail and
+        // loading libswiftCore.so costs milliseconds. (Debug keeps it dynamic: the flag would
+        // leak into the test bundles that depend on the helper.)
+        .executableTarget(
+            name: "warden-jail",
+            dependencies: ["CJail"],
+            linkerSettings: [.unsafeFlags(["-static-stdlib"], .when(configuration: .release))]
+        ),
         // The thin command line over the libraries.
         .executableTarget(
             name: "warden",

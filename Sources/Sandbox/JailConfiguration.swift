@@ -16,6 +16,7 @@ public struct JailConfiguration: Sendable {
     let pidsCgroupRoot: String?
 
     public init(profile: SandboxProfile, checkout: URL, helperPath: String? = nil, spillDirectory: String? = nil) throws {
+        try KernelSupport.ensureSupported()
         let real = checkout.resolvingSymlinksInPath().path
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: real, isDirectory: &isDirectory), isDirectory.boolValue else {

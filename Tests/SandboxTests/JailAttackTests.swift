@@ -180,3 +180,65 @@ struct JailAttackTests {
         #expect(try host("ps -eo args").contains("sleep \(tag)") == false)
     }
 }
+
+@Suite("Jail limits")
+struct JailLimitTests {
+    @Test("CPU time is capped: a busy loop is stopped by SIGXCPU")
+    func cpuLimit() throws {
+        let checkout = try TempCheckout()
+        defer { checkout.cleanup() }
+        let shell = try makeShell(checkout) { $0.limits.cpuSeconds = 1 }
+        defer { shell.close() }
+        let result = try shell.run("bash -c 'while :; do :; done'; echo status=$?", timeout: 30)
+        #expect(result.stdout.text == "status=152\n")  // 128 + SIGXCPU
+    }
+
+    @Test("memory is capped: a large allocation fails inside the jail")
+    func memoryLimit() throws {
+        let checkout = try TempCheckout()
+        defer { checkout.cleanup() }
+        let shell = try makeShell(checkout) { $0.limits.memoryMB = 512 }
+        defer { shell.close() }
+        let result = try shell.run("python3 -c 'b = bytearray(2 * 1024**3)' 2>&1 | tail -n 1", timeout: 30)
+        #expect(result.stdout.text.contains("MemoryError"))
+    }
+
+    @Test("open files are capped")
+    func openFiles() throws {
+        let checkout = try TempCheckout()
+        defer { checkout.cleanup() }
+        let shell = try makeShell(checkout) { $0.limits.openFiles = 64 }
+        defer { shell.close() }
+        #expect(try shell.run("ulimit -n").stdout.text == "64\n")
+    }
+
+    @Test("a foreign-architecture syscall kills the process")
+    func foreignArchitecture() throws {
+        guard (try? host("command -v cc"))?.isEmpty == false else { return }  // needs a C compiler to build the probe
+        let checkout = try TempCheckout(files: ["probe.c": "int main(void) { long r; __asm__ volatile(\"int $0x80\" : \"=a\"(r) : \"a\"(20L)); return r > 0 ? 0 : 1; }\n"])
+        defer { checkout.cleanup() }
+        try host("cc -o '\(checkout.path.path)/probe' '\(checkout.path.path)/probe.c'")
+        // Outside the jail the ia32 getpid works.
+        #expect(try host("'\(checkout.path.path)/probe'; echo $?") == "0\n")
+        let shell = try makeShell(checkout)
+        defer { shell.close() }
+        let result = try shell.run("./probe; echo status=$?")
+        #expect(result.stdout.text == "status=159\n")  // 128 + SIGSYS
+    }
+
+    @Test("the full output can be spilled to a file outside the jail")
+    func spill() throws {
+        let checkout = try TempCheckout()
+        defer { checkout.cleanup() }
+        var profile = try loadProfile("agent")
+        profile.output = .init(headBytes: 100, tailBytes: 100)
+        let shell = ShellSession(configuration: try JailConfiguration(profile: profile, checkout: checkout.path, spillDirectory: checkout.parent.path))
+        defer { shell.close() }
+        let result = try shell.run("seq 1 100000", spill: true)
+        let path = try #require(result.spillPath)
+        let spilled = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(spilled.utf8.count == result.stdout.totalBytes)
+        #expect(spilled.hasSuffix("99999\n100000\n"))
+        #expect(result.stdout.droppedBytes == result.stdout.totalBytes - 200)
+    }
+}

@@ -1,5 +1,5 @@
 import Foundation
-import Sandbox
+@testable import Sandbox
 import Testing
 import WardenCore
 
@@ -66,5 +66,26 @@ struct ProfileTests {
             #expect(error.code == "jail.start")
             #expect(error.message.contains("mount: bind source /nonexistent/warden-toolchain does not exist"))
         }
+    }
+}
+
+@Suite("Kernel support check")
+struct KernelSupportTests {
+    func verdict(_ release: String, root: Bool = true, settings: [String: String] = [:]) -> String {
+        do {
+            try KernelSupport.check(release: release, isRoot: root) { settings[$0] }
+            return "ok"
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    @Test("old kernels, disabled user namespaces and AppArmor restrictions get actionable errors")
+    func verdicts() {
+        #expect(verdict("6.18.44-fc") == "ok")
+        #expect(verdict("5.10.0-23-amd64").contains("too old"))
+        #expect(verdict("6.1.0", settings: ["/proc/sys/user/max_user_namespaces": "0"]).contains("sysctl -w user.max_user_namespaces"))
+        #expect(verdict("6.8.0", root: false, settings: ["/proc/sys/kernel/apparmor_restrict_unprivileged_userns": "1"]).contains("AppArmor"))
+        #expect(verdict("6.8.0", root: true, settings: ["/proc/sys/kernel/apparmor_restrict_unprivileged_userns": "1"]) == "ok")
     }
 }

@@ -1,0 +1,50 @@
+import Foundation
+import WardenCore
+
+/// Checks, once per process, that the kernel can build the jail, and says what to change when
+/// it cannot (an old kernel, user namespaces switched off, a restrictive container).
+enum KernelSupport {
+    /// mount_setattr (recursive read-only binds) arrived in 5.12.
+    static let minimumVersion = (5, 12)
+
+    private static let verdict: Result<Void, any Error> = Result { try check(release: currentRelease(), isRoot: geteuid() == 0, read: readSetting) }
+
+    static func ensureSupported() throws {
+        try verdict.get()
+    }
+
+    static func check(release: String, isRoot: Bool, read: (String) -> String?) throws {
+        guard let version = parseVersion(release) else {
+            throw WardenError("jail.unsupported", "cannot read the kernel version from \"\(release)\"")
+        }
+        if version < minimumVersion {
+            throw WardenError("jail.unsupported", "kernel \(release) is too old: the jail needs Linux \(minimumVersion.0).\(minimumVersion.1) or newer (mount_setattr)")
+        }
+        if let limit = read("/proc/sys/user/max_user_namespaces"), Int(limit) == 0 {
+            throw WardenError("jail.unsupported", "user namespaces are disabled (user.max_user_namespaces = 0); enable them with `sysctl -w user.max_user_namespaces=15000`")
+        }
+        guard !isRoot else { return }
+        if let allowed = read("/proc/sys/kernel/unprivileged_userns_clone"), allowed == "0" {
+            throw WardenError("jail.unsupported", "unprivileged user namespaces are disabled; run as root or `sysctl -w kernel.unprivileged_userns_clone=1`")
+        }
+        if let restricted = read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns"), restricted == "1" {
+            throw WardenError("jail.unsupported", "AppArmor restricts unprivileged user namespaces; run as root or `sysctl -w kernel.apparmor_restrict_unprivileged_userns=0`")
+        }
+    }
+
+    static func parseVersion(_ release: String) -> (Int, Int)? {
+        let numbers = release.split(whereSeparator: { !$0.isNumber }).prefix(2).compactMap { Int($0) }
+        guard numbers.count == 2 else { return nil }
+        return (numbers[0], numbers[1])
+    }
+
+    private static func currentRelease() -> String {
+        var name = utsname()
+        uname(&name)
+        return withUnsafeBytes(of: &name.release) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+    }
+
+    private static func readSetting(_ path: String) -> String? {
+        (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
