@@ -4,7 +4,9 @@ import PackageDescription
 /// Warden: a jailed harness for software-engineering agents.
 ///
 /// One library per part; each outside library enters through one module only:
-/// libseccomp -> Sandbox, libgit2 -> Workspace, ArgumentParser -> the `warden` executable.
+/// libseccomp -> Sandbox, libgit2 -> Workspace, AsyncHTTPClient -> Models,
+/// ArgumentParser -> the `warden` executable. SwiftNIO appears directly only in tests (a
+/// loopback HTTP server for the model client).
 let package = Package(
     name: "Warden",
     platforms: [.macOS(.v14)],
@@ -14,9 +16,13 @@ let package = Package(
         .library(name: "WardenCore", targets: ["WardenCore"]),
         .library(name: "Sandbox", targets: ["Sandbox"]),
         .library(name: "Workspace", targets: ["Workspace"]),
+        .library(name: "Models", targets: ["Models"]),
+        .library(name: "Agent", targets: ["Agent"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
     ],
     targets: [
         // Value types and protocols shared by every part. No I/O.
@@ -33,6 +39,14 @@ let package = Package(
         // Workspace state through libgit2: snapshots, diffs, apply, restore, materialize.
         .target(name: "Workspace", dependencies: ["WardenCore", "CGit2"]),
 
+        // Model clients: OpenAI-compatible HTTP (the only user of AsyncHTTPClient), replay, human.
+        .target(
+            name: "Models",
+            dependencies: ["WardenCore", .product(name: "AsyncHTTPClient", package: "async-http-client")]
+        ),
+        // The agent loop, action protocols, tools and trajectories.
+        .target(name: "Agent", dependencies: ["WardenCore", "Sandbox", "Workspace"]),
+
         // The single-threaded helper that builds a jail and execs bash. No Foundation, no threads.
         // Release builds link a static Swift runtime: the helper starts for every jail and
         // loading libswiftCore.so costs milliseconds. (Debug keeps it dynamic: the flag would
@@ -46,7 +60,7 @@ let package = Package(
         .executableTarget(
             name: "warden",
             dependencies: [
-                "WardenCore", "Sandbox", "Workspace",
+                "WardenCore", "Sandbox", "Workspace", "Models", "Agent",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -60,6 +74,16 @@ let package = Package(
 
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "Workspace", "warden-jail"]),
         .testTarget(name: "WorkspaceTests", dependencies: ["Workspace"]),
+        .testTarget(
+            name: "ModelsTests",
+            dependencies: [
+                "Models",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "Models", "Sandbox", "Workspace", "warden-jail"]),
         .testTarget(name: "WardenCLITests", dependencies: ["warden", "warden-jail"]),
     ]
 )
