@@ -2,10 +2,6 @@ import CGit2
 import Foundation
 import WardenCore
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Process-wide libgit2 setup: initialised once, isolated from the user's git configuration.
 ///
 /// Global, XDG and system search paths are emptied so that no `~/.gitconfig`,
@@ -14,18 +10,8 @@ private let libgit2Setup: Result<Void, WardenError> = {
     if git_libgit2_init() < 0 {
         return .failure(WardenError("workspace.init", "libgit2 failed to initialise: \(lastGitMessage())"))
     }
-    // `git_libgit2_opts` is variadic and Swift cannot import it. On the Linux ABIs we
-    // support (x86_64 SysV, AArch64 AAPCS) integer and pointer arguments of a variadic
-    // call travel exactly like those of a fixed-argument call, so calling it through a
-    // fixed prototype is sound there.
-    typealias SetSearchPath = @convention(c) (Int32, Int32, UnsafePointer<CChar>?) -> Int32
-    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "git_libgit2_opts") else {
-        return .failure(WardenError("workspace.init", "git_libgit2_opts not found in the loaded libgit2"))
-    }
-    let opts = unsafeBitCast(symbol, to: SetSearchPath.self)
-    let option = Int32(GIT_OPT_SET_SEARCH_PATH.rawValue)
     for level in [GIT_CONFIG_LEVEL_GLOBAL, GIT_CONFIG_LEVEL_XDG, GIT_CONFIG_LEVEL_SYSTEM, GIT_CONFIG_LEVEL_PROGRAMDATA] {
-        let rc = "".withCString { opts(option, level.rawValue, $0) }
+        let rc = warden_git_set_search_path(Int32(level.rawValue), "")
         if rc < 0 {
             return .failure(WardenError("workspace.init", "could not isolate libgit2 from user configuration: \(lastGitMessage())"))
         }
@@ -104,31 +90,4 @@ func changes(of diff: OpaquePointer) -> [FileChange] {
         result.append(FileChange(path: String(cString: pathPointer), status: status))
     }
     return result
-}
-
-/// libgit2's in-memory object backend (`git2/sys/mempack.h`, which the CGit2 shim does not include).
-///
-/// Only `new` and `reset` are used: `git_mempack_dump` packs nothing but commits and what
-/// they reach, and snapshots write trees, not commits.
-///
-/// Looked up by symbol; these functions are not variadic, so the typed C function pointers
-/// are exact prototypes.
-struct Mempack: Sendable {
-    typealias New = @convention(c) (UnsafeMutablePointer<OpaquePointer?>?) -> Int32
-    typealias Reset = @convention(c) (OpaquePointer?) -> Int32
-
-    let new: New
-    let reset: Reset
-
-    /// The loaded libgit2's mempack functions, or nil if it was built without them.
-    static let functions: Mempack? = {
-        let handle = UnsafeMutableRawPointer(bitPattern: 0)
-        guard let new = dlsym(handle, "git_mempack_new"),
-              let reset = dlsym(handle, "git_mempack_reset")
-        else { return nil }
-        return Mempack(
-            new: unsafeBitCast(new, to: New.self),
-            reset: unsafeBitCast(reset, to: Reset.self)
-        )
-    }()
 }

@@ -121,7 +121,7 @@ public final class WorkspaceTracker {
         // New blobs and trees go to memory first: one loose file (create, link, unlink, utime)
         // per object cost about 0.5 ms each on the VMs we measured; `persist()` packs them.
         var cache: OpaquePointer?
-        if let mempack = Mempack.functions, mempack.new(&cache) == 0, let created = cache {
+        if git_mempack_new(&cache) == 0, let created = cache {
             if git_odb_add_backend(shadowOdb, created, 1000) < 0 {
                 cache = nil
             }
@@ -247,7 +247,7 @@ public final class WorkspaceTracker {
     /// when the tracker is released). Call this before another process reads the shadow
     /// repository, e.g. to inspect recorded tree ids.
     public func persist() throws {
-        guard let objectCache, !unsavedTrees.isEmpty, let mempack = Mempack.functions else { return }
+        guard let objectCache, !unsavedTrees.isEmpty else { return }
         // The objects on disk always form closed sets (the base tree, earlier persisted
         // snapshots), so a tree found on disk needs no walk below it.
         let objectsPath = stateDirectory.appendingPathComponent("shadow.git/objects").path
@@ -291,7 +291,7 @@ public final class WorkspaceTracker {
             // Make the pack visible before dropping the in-memory copies.
             try check(git_odb_refresh(odb), "workspace.state", "cannot reload the shadow object database", context: objectsPath)
         }
-        try check(mempack.reset(objectCache), "workspace.state", "cannot clear the in-memory objects", context: objectsPath)
+        try check(git_mempack_reset(objectCache), "workspace.state", "cannot clear the in-memory objects", context: objectsPath)
         unsavedTrees.removeAll()
         unsavedBytes = 0
     }
