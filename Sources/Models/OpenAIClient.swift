@@ -1,0 +1,290 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import WardenCore
+
+/// A client for OpenAI-compatible chat completions: vLLM, SGLang, the llama.cpp server and
+/// hosted APIs.
+///
+/// Every turn has a wall-clock cap (`requestTimeout`) and every attempt a stall cap
+/// (`stallTimeout`, the longest silence from the server), so a call can never hang. 429, 5xx,
+/// stalls, connection errors and unusable 2xx bodies are retried with exponential back-off and
+/// jitter, honouring `Retry-After`. Other 4xx are final. Cancelling the calling task cancels the
+/// request in flight.
+///
+/// The client owns one `HTTPClient` on the shared event loop group: call ``shutdown()`` when
+/// done, or use ``withClient(_:isolation:_:)``.
+public final class OpenAIClient: ModelClient {
+    public let configuration: Configuration
+    /// The model and the server's host, e.g. `openai:qwen3-8b@127.0.0.1:8000`. No key, no path.
+    public let name: String
+
+    private let endpoint: String
+    private let http: HTTPClient
+
+    /// Creates a client; throws `WardenError` (`model.config`) for a base URL that is not
+    /// http(s) or for non-positive timeouts.
+    public init(configuration: Configuration) throws {
+        var base = configuration.baseURL.trimmingWhitespace()
+        while base.hasSuffix("/") { base.removeLast() }
+        guard let url = URL(string: base), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
+              let host = url.host, !host.isEmpty
+        else {
+            throw WardenError(
+                "model.config", "the base URL must be an http(s) URL such as http://127.0.0.1:8000/v1",
+                context: "baseURL"
+            )
+        }
+        guard configuration.requestTimeout > 0, configuration.stallTimeout > 0, configuration.connectTimeout > 0 else {
+            throw WardenError("model.config", "timeouts must be positive", context: "requestTimeout/stallTimeout")
+        }
+        self.configuration = configuration
+        self.endpoint = base + "/chat/completions"
+        self.name = "openai:\(configuration.model)@\(host)" + (url.port.map { ":\($0)" } ?? "")
+
+        var http = HTTPClient.Configuration()
+        http.timeout = .init(
+            connect: Self.timeAmount(configuration.connectTimeout),
+            read: Self.timeAmount(configuration.stallTimeout)
+        )
+        // A redirected POST would drop its body or, worse, send the key elsewhere.
+        http.redirectConfiguration = .disallow
+        self.http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: http)
+    }
+
+    /// Shuts down the HTTP client. Calls in flight fail; call once, when done with the client.
+    public func shutdown() async throws {
+        try await http.shutdown()
+    }
+
+    /// Runs `body` with a new client and shuts the client down afterwards, whatever happens.
+    public static func withClient<T>(
+        _ configuration: Configuration,
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: (OpenAIClient) async throws -> T
+    ) async throws -> T {
+        let client = try OpenAIClient(configuration: configuration)
+        let result: Result<T, any Error>
+        do {
+            result = .success(try await body(client))
+        } catch {
+            result = .failure(error)
+        }
+        try await client.shutdown()
+        return try result.get()
+    }
+
+    public func complete(_ request: ModelRequest) async throws -> ModelResponse {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let deadline = start + .seconds(configuration.requestTimeout)
+        let body: Data
+        do {
+            body = try OpenAIWire.encode(OpenAIWire.requestBody(request, configuration: configuration))
+        } catch {
+            throw ModelError(.rejected, "could not encode the request: \(error)")
+        }
+
+        var attempts = 0
+        while true {
+            if Task.isCancelled { throw ModelError(.cancelled, "the turn was cancelled") }
+            attempts += 1
+            let outcome = await attempt(body: body, deadline: deadline)
+            let problem: Problem
+            switch outcome {
+            case var .success(response):
+                response.latencyMs = Self.milliseconds(clock.now - start)
+                response.attempts = attempts
+                return response
+            case let .fatal(error):
+                throw ModelError(error.kind, redact(error.message))
+            case let .retry(retryable):
+                problem = retryable
+            }
+
+            let tried = attempts == 1 ? "1 attempt" : "\(attempts) attempts"
+            if attempts > configuration.maxRetries {
+                if problem.invalidResponse {
+                    throw ModelError(.invalidResponse, redact("\(problem.message) (after \(tried))"))
+                }
+                throw ModelError(.unavailable, redact("gave up after \(tried); last problem: \(problem.message)"))
+            }
+            let wait = problem.retryAfter
+                ?? Backoff.delay(retry: attempts, base: configuration.backoffBase, max: configuration.backoffMax)
+            if clock.now + .seconds(wait) >= deadline {
+                throw ModelError(
+                    .unavailable,
+                    redact("no answer within the request timeout of \(Self.seconds(configuration.requestTimeout)) "
+                        + "(\(tried)); last problem: \(problem.message)")
+                )
+            }
+            do {
+                try await Task.sleep(for: .seconds(wait))
+            } catch {
+                throw ModelError(.cancelled, "the turn was cancelled")
+            }
+        }
+    }
+
+    // MARK: - One attempt
+
+    /// Why an attempt failed in a way worth retrying.
+    struct Problem {
+        var message: String
+        var retryAfter: Double?
+        /// The server answered 2xx with something unusable: reported as `.invalidResponse`.
+        var invalidResponse = false
+    }
+
+    enum Outcome {
+        case success(ModelResponse)
+        case retry(Problem)
+        case fatal(ModelError)
+    }
+
+    private struct TurnTimeout: Error {}
+
+    private struct Reply: Sendable {
+        var status: Int
+        var headers: [(String, String)]
+        var body: Data
+    }
+
+    private func attempt(body: Data, deadline: ContinuousClock.Instant) async -> Outcome {
+        let reply: Reply
+        do {
+            reply = try await withThrowingTaskGroup(of: Reply.self) { group in
+                group.addTask { try await self.send(body, deadline: deadline) }
+                // Our own cap on the whole turn, so the body download is covered too.
+                group.addTask {
+                    try await Task.sleep(until: deadline, clock: .continuous)
+                    throw TurnTimeout()
+                }
+                defer { group.cancelAll() }
+                guard let first = try await group.next() else { throw TurnTimeout() }
+                return first
+            }
+        } catch {
+            return classify(transport: error)
+        }
+        return classify(reply)
+    }
+
+    private func send(_ body: Data, deadline: ContinuousClock.Instant) async throws -> Reply {
+        var request = HTTPClientRequest(url: endpoint)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "Accept", value: "application/json")
+        request.headers.add(name: "User-Agent", value: "warden")
+        if let key = configuration.apiKey, !key.isEmpty {
+            request.headers.add(name: "Authorization", value: "Bearer \(key)")
+        }
+        request.body = .bytes(ByteBuffer(bytes: body))
+        let remaining = ContinuousClock.now.duration(to: deadline)
+        let response = try await http.execute(
+            request, deadline: .now() + .nanoseconds(Self.nanoseconds(remaining) + 1_000_000_000)
+        )
+        let buffer: ByteBuffer
+        do {
+            buffer = try await response.body.collect(upTo: configuration.maxResponseBytes)
+        } catch is NIOTooManyBytesError {
+            throw TooLarge()
+        }
+        return Reply(
+            status: Int(response.status.code),
+            headers: response.headers.map { ($0.name, $0.value) },
+            body: Data(buffer.readableBytesView)
+        )
+    }
+
+    private struct TooLarge: Error {}
+
+    private func classify(_ reply: Reply) -> Outcome {
+        let status = reply.status
+        switch status {
+        case 200..<300:
+            do {
+                return .success(try OpenAIWire.parseResponse(reply.body))
+            } catch {
+                return .retry(Problem(message: "invalid response: \(error.problem)", invalidResponse: true))
+            }
+        case 408, 409, 425, 429, 500..<600:
+            return .retry(Problem(
+                message: "HTTP \(status): \(OpenAIWire.excerpt(reply.body))",
+                retryAfter: Backoff.retryAfter(headers: reply.headers, cap: configuration.retryAfterCap)
+            ))
+        default:
+            if OpenAIWire.isContextLengthError(status: status, body: reply.body) {
+                return .fatal(ModelError(.contextLength, "HTTP \(status): \(OpenAIWire.excerpt(reply.body))"))
+            }
+            return .fatal(ModelError(.rejected, "HTTP \(status): \(OpenAIWire.excerpt(reply.body))"))
+        }
+    }
+
+    private func classify(transport error: any Error) -> Outcome {
+        if Task.isCancelled || error is CancellationError {
+            return .fatal(ModelError(.cancelled, "the turn was cancelled"))
+        }
+        if error is TurnTimeout {
+            return .fatal(ModelError(
+                .unavailable, "no answer within the request timeout of \(Self.seconds(configuration.requestTimeout))"
+            ))
+        }
+        if error is TooLarge {
+            return .retry(Problem(
+                message: "invalid response: the body is larger than \(configuration.maxResponseBytes) bytes",
+                invalidResponse: true
+            ))
+        }
+        if let http = error as? HTTPClientError {
+            switch http {
+            case .readTimeout:
+                return .retry(Problem(
+                    message: "the server sent nothing for \(Self.seconds(configuration.stallTimeout)) (stall timeout)"
+                ))
+            case .connectTimeout:
+                return .retry(Problem(
+                    message: "could not connect within \(Self.seconds(configuration.connectTimeout))"
+                ))
+            case .deadlineExceeded:
+                return .fatal(ModelError(
+                    .unavailable, "no answer within the request timeout of \(Self.seconds(configuration.requestTimeout))"
+                ))
+            case .cancelled:
+                return .fatal(ModelError(.cancelled, "the turn was cancelled"))
+            case .alreadyShutdown:
+                return .fatal(ModelError(.unavailable, "the client was shut down"))
+            default:
+                return .retry(Problem(message: "connection error: \(http)"))
+            }
+        }
+        return .retry(Problem(message: "connection error: \(error)"))
+    }
+
+    // MARK: - Helpers
+
+    /// Removes the API key from text that might echo it (some servers quote the key they refuse).
+    private func redact(_ text: String) -> String {
+        guard let key = configuration.apiKey, key.count >= 4 else { return text }
+        return text.replacingOccurrences(of: key, with: "<redacted>")
+    }
+
+    static func timeAmount(_ seconds: Double) -> TimeAmount {
+        .nanoseconds(Int64(min(seconds, 1e9) * 1e9))
+    }
+
+    static func nanoseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        return max(0, seconds) * 1_000_000_000 + max(0, attoseconds / 1_000_000_000)
+    }
+
+    static func milliseconds(_ duration: Duration) -> Double {
+        let (seconds, attoseconds) = duration.components
+        return Double(seconds) * 1000 + Double(attoseconds) / 1e15
+    }
+
+    static func seconds(_ value: Double) -> String {
+        value == value.rounded() ? "\(Int(value)) s" : "\(value) s"
+    }
+}

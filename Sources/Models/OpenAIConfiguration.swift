@@ -1,0 +1,100 @@
+import WardenCore
+
+extension OpenAIClient {
+    /// How to reach an OpenAI-compatible chat-completions endpoint and how hard to try.
+    ///
+    /// Responses are requested without streaming, so the server sends nothing until the whole
+    /// completion is generated: `stallTimeout` must exceed the longest generation you expect.
+    public struct Configuration: Sendable {
+        /// The API root, e.g. `http://127.0.0.1:8000/v1`; requests go to `{baseURL}/chat/completions`.
+        public var baseURL: String
+        /// The model name sent as `model`.
+        public var model: String
+        /// Sent as `Authorization: Bearer ...`; never logged, never in `name` or in errors.
+        public var apiKey: String?
+        public var temperature: Double?
+        public var topP: Double?
+        /// Default cap on generated tokens; `ModelRequest.maxTokens` overrides it.
+        public var maxTokens: Int?
+        public var seed: Int?
+        public var stop: [String]
+        /// Ask for the sampled tokens' log-probabilities (`logprobs: true, top_logprobs: 0`).
+        public var logprobs: Bool
+        /// Wall-clock cap on one turn, retries and back-off waits included.
+        public var requestTimeout: Double
+        /// Seconds without a byte from the server before the attempt is abandoned and retried.
+        public var stallTimeout: Double
+        /// Seconds to establish a connection.
+        public var connectTimeout: Double
+        /// Retries after the first attempt (so at most `maxRetries + 1` HTTP attempts).
+        public var maxRetries: Int
+        /// First back-off wait in seconds; doubles per retry up to `backoffMax`, with jitter.
+        public var backoffBase: Double
+        public var backoffMax: Double
+        /// The longest `Retry-After` the client honours, in seconds.
+        public var retryAfterCap: Double
+        /// Extra fields merged into the request body last (e.g. `chat_template_kwargs`, `top_k`).
+        public var extraBody: [String: JSONValue]
+        /// Cap on a response body's size in bytes.
+        public var maxResponseBytes: Int
+
+        public init(
+            baseURL: String = "http://127.0.0.1:8000/v1",
+            model: String = "default",
+            apiKey: String? = nil,
+            temperature: Double? = nil,
+            topP: Double? = nil,
+            maxTokens: Int? = nil,
+            seed: Int? = nil,
+            stop: [String] = [],
+            logprobs: Bool = false,
+            requestTimeout: Double = 900,
+            stallTimeout: Double = 600,
+            connectTimeout: Double = 30,
+            maxRetries: Int = 5,
+            backoffBase: Double = 1,
+            backoffMax: Double = 60,
+            retryAfterCap: Double = 120,
+            extraBody: [String: JSONValue] = [:],
+            maxResponseBytes: Int = 64 << 20
+        ) {
+            self.baseURL = baseURL
+            self.model = model
+            self.apiKey = apiKey
+            self.temperature = temperature
+            self.topP = topP
+            self.maxTokens = maxTokens
+            self.seed = seed
+            self.stop = stop
+            self.logprobs = logprobs
+            self.requestTimeout = requestTimeout
+            self.stallTimeout = stallTimeout
+            self.connectTimeout = connectTimeout
+            self.maxRetries = maxRetries
+            self.backoffBase = backoffBase
+            self.backoffMax = backoffMax
+            self.retryAfterCap = retryAfterCap
+            self.extraBody = extraBody
+            self.maxResponseBytes = maxResponseBytes
+        }
+
+        /// The API key from `WARDEN_API_KEY`, else `OPENAI_API_KEY`; empty values count as unset.
+        ///
+        /// Pass `ProcessInfo.processInfo.environment` in production and a literal in tests.
+        public static func apiKey(from environment: [String: String]) -> String? {
+            for variable in ["WARDEN_API_KEY", "OPENAI_API_KEY"] {
+                if let value = environment[variable]?.trimmingWhitespace(), !value.isEmpty { return value }
+            }
+            return nil
+        }
+    }
+}
+
+extension String {
+    func trimmingWhitespace() -> String {
+        var slice = Substring(self)
+        while let first = slice.first, first.isWhitespace { slice.removeFirst() }
+        while let last = slice.last, last.isWhitespace { slice.removeLast() }
+        return String(slice)
+    }
+}
