@@ -50,7 +50,7 @@ extension OpenAIClient {
             logprobs: Bool = false,
             requestTimeout: Double = 900,
             stallTimeout: Double = 600,
-            connectTimeout: Double = 30,
+            connectTimeout: Double = 10,
             maxRetries: Int = 5,
             backoffBase: Double = 1,
             backoffMax: Double = 60,
