@@ -45,7 +45,7 @@ let package = Package(
             dependencies: ["WardenCore", .product(name: "AsyncHTTPClient", package: "async-http-client")]
         ),
         // The agent loop, action protocols, tools and trajectories.
-        .target(name: "Agent", dependencies: ["WardenCore", "Sandbox", "Workspace"]),
+        .target(name: "Agent", dependencies: ["WardenCore", "Sandbox", "Workspace"], resources: [.copy("Templates")]),
 
         // The single-threaded helper that builds a jail and execs bash. No Foundation, no threads.
         // Release builds link a static Swift runtime: the helper starts for every jail and

@@ -127,3 +127,20 @@ int cjail_setresgid(gid_t gid) { return setresgid(gid, gid, gid); }
 int cjail_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 const int cjail_RLIMIT_NPROC = RLIMIT_NPROC;
 int cjail_sigrtmax(void) { return SIGRTMAX; }
+
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+struct cjail_open_how { uint64_t flags; uint64_t mode; uint64_t resolve; };
+#define CJAIL_RESOLVE_NO_MAGICLINKS 0x02
+#define CJAIL_RESOLVE_BENEATH 0x08
+
+int cjail_open_beneath(int dirfd, const char *path, int flags, unsigned int mode) {
+    struct cjail_open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = (uint64_t)(flags | O_CLOEXEC);
+    how.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0;
+    how.resolve = CJAIL_RESOLVE_BENEATH | CJAIL_RESOLVE_NO_MAGICLINKS;
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+}
+const int cjail_O_PATH = O_PATH;

@@ -40,3 +40,7 @@ int cjail_pipe_cloexec(int fds[2]);
 extern const int cjail_RLIMIT_NPROC;
 /// The highest signal number (SIGRTMAX is a function call in glibc).
 int cjail_sigrtmax(void);
+/// openat2 with RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS: the path may not leave dirfd's tree,
+/// through "..", absolute symlinks or /proc magic links.
+int cjail_open_beneath(int dirfd, const char *path, int flags, unsigned int mode);
+extern const int cjail_O_PATH;

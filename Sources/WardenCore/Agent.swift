@@ -1,0 +1,62 @@
+/// One action a model asked for, after parsing.
+public enum AgentAction: Sendable, Codable, Hashable {
+    /// A command for the persistent jailed shell.
+    case bash(command: String)
+    /// Replace the single occurrence of `search` in the file at `path` with `replace`.
+    case edit(path: String, search: String, replace: String)
+    /// Create a new file; fails if it exists.
+    case create(path: String, content: String)
+    /// Submit the checkout's diff against the base, or the patch file at `path`.
+    case submit(path: String?)
+
+    /// The tool's name as the protocols spell it.
+    public var toolName: String {
+        switch self {
+        case .bash: "bash"
+        case .edit: "edit"
+        case .create: "create"
+        case .submit: "submit"
+        }
+    }
+}
+
+/// How an episode ended. Every ending is distinct and recorded.
+public enum EpisodeExitStatus: String, Sendable, Codable, Hashable, CaseIterable {
+    case submitted
+    case stepLimit = "step_limit"
+    case tokenLimit = "token_limit"
+    /// The model server said the prompt no longer fits its context window.
+    case contextLength = "context_length"
+    case wallTime = "wall_time"
+    case formatErrors = "format_errors"
+    case modelError = "model_error"
+    case sandboxError = "sandbox_error"
+    case cancelled
+}
+
+/// A task for the agent: a SWE-bench instance, or an issue on the user's own repository.
+/// Unknown fields of a suite's row are kept in `extra`.
+public struct TaskInstance: Sendable, Codable, Hashable {
+    public var instanceID: String
+    public var problemStatement: String
+    public var hintsText: String?
+    /// `owner/name` for suite tasks; a path for the user's own repository.
+    public var repo: String?
+    public var baseCommit: String?
+    /// The gold fix, when the task has one (used by the oracle and by validation).
+    public var goldPatch: String?
+    public var testPatch: String?
+    public var extra: [String: JSONValue]
+
+    public init(instanceID: String, problemStatement: String, hintsText: String? = nil, repo: String? = nil,
+                baseCommit: String? = nil, goldPatch: String? = nil, testPatch: String? = nil, extra: [String: JSONValue] = [:]) {
+        self.instanceID = instanceID
+        self.problemStatement = problemStatement
+        self.hintsText = hintsText
+        self.repo = repo
+        self.baseCommit = baseCommit
+        self.goldPatch = goldPatch
+        self.testPatch = testPatch
+        self.extra = extra
+    }
+}

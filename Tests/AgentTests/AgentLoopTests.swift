@@ -1,0 +1,171 @@
+import Agent
+import Foundation
+import Sandbox
+import Testing
+import WardenCore
+
+@Suite("Agent loop against the real jail")
+struct AgentLoopTests {
+    @Test("state persists across steps and a submit ends the episode with the libgit2 diff")
+    func persistenceAndSubmit() async throws {
+        let fixture = try EpisodeFixture()
+        defer { fixture.cleanup() }
+        let model = ScriptedModel([
+            bash("mkdir -p sub && cd sub && export GREETING=Hi"),
+            "I will now edit.\n</think>\n" + bash("pwd; echo $GREETING"),
+            "<tool: edit>\n../app.py\n<<<<<<< SEARCH\n    return 'Hello ' + name\n=======\n    return 'Hi ' + name\n>>>>>>> REPLACE\n</tool>",
+            "<tool: submit>\n\n</tool>",
+        ])
+        let (final, trajectory) = try await fixture.run(model)
+        #expect(final.exitStatus == .submitted)
+        #expect(final.steps == 4)
+        #expect(trajectory.steps[1].command?.stdout.text.hasSuffix("/checkout/sub\nHi\n") == true)
+        #expect(trajectory.steps[1].reasoning == "I will now edit.")
+        #expect(trajectory.steps[2].changes == [FileChange(path: "app.py", status: .modified)])
+        let submission = try #require(final.submission)
+        #expect(submission.contains("+    return 'Hi ' + name"))
+        #expect(final.finalDiff == submission)
+        // The observation the model saw is CWM's: output, then the budget.
+        let seen = trajectory.steps[1].observation[0].content
+        #expect(seen.hasPrefix("<output>\n"))
+        #expect(seen.contains("[exit code 0"))
+        #expect(seen.contains("<budget>\n* Remaining turns: 126\n"))
+    }
+
+    @Test("format errors are fed back, counted, and three in a row end the episode")
+    func formatErrors() async throws {
+        let fixture = try EpisodeFixture()
+        defer { fixture.cleanup() }
+        let model = ScriptedModel([
+            "no tool call here",
+            bash("true"),
+            bash("ls") + "\n" + bash("pwd"),
+            "<tool: teleport>\nmars\n</tool>",
+            "a </think> b </think> c",
+        ])
+        let (final, trajectory) = try await fixture.run(model)
+        #expect(final.exitStatus == .formatErrors)
+        #expect(final.formatErrors == 4)
+        #expect(trajectory.steps.map { $0.formatError != nil } == [true, false, true, true, true])
+        #expect(trajectory.steps[0].formatError == "the response has no tool call")
+        #expect(trajectory.steps[2].formatError?.contains("2 tool calls") == true)
+        #expect(trajectory.steps[3].formatError?.contains("unknown tool \"teleport\"") == true)
+        let requests = model.requests.withLock { $0 }
+        #expect(requests[1].messages.last?.content.contains("Your response could not be used: the response has no tool call") == true)
+        #expect(final.submission == nil)
+    }
+
+    @Test("each limit ends the episode with its own status", arguments: ["steps", "context", "total", "wall"])
+    func limits(kind: String) async throws {
+        let fixture = try EpisodeFixture()
+        defer { fixture.cleanup() }
+        var configuration = AgentConfiguration()
+        let expected: EpisodeExitStatus
+        switch kind {
+        case "steps": configuration.limits.maxSteps = 2; expected = .stepLimit
+        case "context": configuration.limits.maxContextTokens = 100; expected = .tokenLimit
+        case "total": configuration.limits.maxTotalTokens = 200; expected = .tokenLimit
+        default: configuration.limits.wallTimeSeconds = 1.5; expected = .wallTime
+        }
+        let model = ScriptedModel(Array(repeating: bash(kind == "wall" ? "sleep 1" : "echo x > f.txt"), count: 10))
+        let (final, _) = try await fixture.run(model, configuration: configuration)
+        #expect(final.exitStatus == expected)
+        #expect(final.submission == nil)
+        if kind != "wall" { #expect(final.finalDiff.contains("+x")) }
+    }
+
+    @Test("model failures end the episode: context length, an unavailable server, cancellation")
+    func modelFailures() async throws {
+        for (error, status) in [(ModelError(.contextLength, "too long"), EpisodeExitStatus.contextLength),
+                                (ModelError(.unavailable, "503 five times"), .modelError),
+                                (ModelError(.cancelled, "stop"), .cancelled)] {
+            let fixture = try EpisodeFixture()
+            defer { fixture.cleanup() }
+            let model = ScriptedModel(results: [.success(ModelResponse(content: bash("true"))), .failure(error)])
+            let (final, trajectory) = try await fixture.run(model)
+            #expect(final.exitStatus == status)
+            #expect(final.steps == 1)
+            #expect(trajectory.final?.detail?.isEmpty == false)
+        }
+    }
+
+    @Test("a command timeout shows the partial output and the fresh shell")
+    func timeoutObservation() async throws {
+        let fixture = try EpisodeFixture()
+        defer { fixture.cleanup() }
+        var configuration = AgentConfiguration()
+        configuration.limits.commandTimeoutSeconds = 1
+        let model = ScriptedModel([bash("cd /tmp && export A=1"), bash("echo partial; sleep 30"), bash("pwd; echo A=$A"), "<tool: submit>\n\n</tool>"])
+        let (_, trajectory) = try await fixture.run(model, configuration: configuration)
+        let timedOut = trajectory.steps[1].observation[0].content
+        #expect(timedOut.contains("partial\n[the command timed out after"))
+        #expect(trajectory.steps[1].command?.timedOut == true)
+        let after = trajectory.steps[2].observation[0].content
+        #expect(after.contains("[a fresh shell was started in /tmp because the previous command timed out"))
+        #expect(after.contains("/tmp\nA=\n"))
+    }
+
+    @Test("submit with a path submits that patch file")
+    func submitPath() async throws {
+        let fixture = try EpisodeFixture()
+        defer { fixture.cleanup() }
+        let model = ScriptedModel([bash("printf 'my patch\\n' > /tmp/x.patch; cp /tmp/x.patch fix.patch"), "<tool: submit>\nfix.patch\n</tool>"])
+        let (final, _) = try await fixture.run(model)
+        #expect(final.exitStatus == .submitted)
+        #expect(final.submission == "my patch\n")
+    }
+
+    @Test("edit and create refuse to write through a symlink that leaves the checkout")
+    func confinedFileTools() async throws {
+        let fixture = try EpisodeFixture()
+        defer { fixture.cleanup() }
+        let outside = fixture.root.appendingPathComponent("outside")
+        try FileManager.default.createDirectory(at: outside, withIntermediateDirectories: true)
+        try "secret\n".write(to: outside.appendingPathComponent("target.txt"), atomically: true, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: fixture.checkout.appendingPathComponent("escape").path, withDestinationPath: outside.path)
+        try FileManager.default.createSymbolicLink(atPath: fixture.checkout.appendingPathComponent("link.txt").path,
+                                                   withDestinationPath: outside.appendingPathComponent("target.txt").path)
+        let model = ScriptedModel([
+            "<tool: create>\nescape/new.txt\npwned\n</tool>",
+            "<tool: edit>\nlink.txt\n<<<<<<< SEARCH\nsecret\n=======\npwned\n>>>>>>> REPLACE\n</tool>",
+            "<tool: create>\n../outside/other.txt\npwned\n</tool>",
+            "<tool: create>\nnested/dir/ok.txt\nfine\n</tool>",
+        ])
+        var configuration = AgentConfiguration()
+        configuration.limits.maxSteps = 4
+        let (_, trajectory) = try await fixture.run(model, configuration: configuration)
+        #expect(!FileManager.default.fileExists(atPath: outside.appendingPathComponent("new.txt").path))
+        #expect(try String(contentsOf: outside.appendingPathComponent("target.txt"), encoding: .utf8) == "secret\n")
+        #expect(!FileManager.default.fileExists(atPath: outside.appendingPathComponent("other.txt").path))
+        #expect(trajectory.steps[0].toolOutput?.contains("outside the checkout") == true)
+        #expect(trajectory.steps[1].toolOutput?.contains("outside the checkout") == true)
+        #expect(trajectory.steps[2].toolOutput?.contains("outside the checkout") == true)
+        #expect(try String(contentsOf: fixture.checkout.appendingPathComponent("nested/dir/ok.txt"), encoding: .utf8) == "fine\n")
+        #expect(trajectory.steps[3].changes == [FileChange(path: "nested/dir/ok.txt", status: .added)])
+    }
+
+    @Test("the oracle applies the gold patch and submits it, in every protocol", arguments: ["cwm", "tools", "fenced"])
+    func oracle(protocolName: String) async throws {
+        let fixture = try EpisodeFixture()
+        defer { fixture.cleanup() }
+        let gold = """
+            diff --git a/app.py b/app.py
+            --- a/app.py
+            +++ b/app.py
+            @@ -1,2 +1,2 @@
+             def greet(name):
+            -    return 'Hello ' + name
+            +    return 'Hi ' + name
+
+            """
+        var configuration = AgentConfiguration()
+        configuration.protocol = protocolName
+        let model = OracleModel(goldPatch: gold, protocol: try actionProtocol(named: protocolName))
+        let (final, trajectory) = try await fixture.run(model, configuration: configuration)
+        #expect(final.exitStatus == .submitted)
+        #expect(final.steps == 3)
+        #expect(trajectory.steps[1].exitCode == 0)
+        #expect(final.submission?.contains("+    return 'Hi ' + name") == true)
+        #expect(trajectory.header.configuration.protocol == protocolName)
+    }
+}
