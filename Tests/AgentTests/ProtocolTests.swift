@@ -1,0 +1,81 @@
+import Agent
+import Testing
+import WardenCore
+
+@Suite("Action protocols parse exactly one action")
+struct ProtocolTests {
+    let cwm = CWMProtocol()
+    let fenced = FencedProtocol()
+    let tools = ToolsProtocol()
+
+    func action(_ turn: ParsedTurn) -> AgentAction? {
+        if case let .action(action, _, _) = turn { return action }
+        return nil
+    }
+
+    func problem(_ turn: ParsedTurn) -> String? {
+        if case let .formatError(message, _, _) = turn { return message }
+        return nil
+    }
+
+    @Test("cwm: one call, reasoning stripped before </think>, each tool's arguments")
+    func cwmCalls() {
+        let turn = cwm.parse(ModelResponse(content: "Let me look.\n</think>\n<tool: bash>\nls -la\n</tool>"))
+        #expect(action(turn) == .bash(command: "ls -la"))
+        #expect(turn.reasoning == "Let me look.")
+        #expect(action(cwm.parse(ModelResponse(content: "<tool: submit>\n\n</tool>"))) == .submit(path: nil))
+        #expect(action(cwm.parse(ModelResponse(content: "<tool: submit>\nfix.patch\n</tool>"))) == .submit(path: "fix.patch"))
+        #expect(action(cwm.parse(ModelResponse(content: "<tool: create>\na/b.py\nx = 1\n</tool>"))) == .create(path: "a/b.py", content: "x = 1\n"))
+        let edit = "<tool: edit>\nm.py\n<<<<<<< SEARCH\nold\n=======\nnew\n>>>>>>> REPLACE\n</tool>"
+        #expect(action(cwm.parse(ModelResponse(content: edit))) == .edit(path: "m.py", search: "old", replace: "new"))
+        // A multi-line command with its own closing-tag-like text inside a heredoc still parses once.
+        #expect(action(cwm.parse(ModelResponse(content: "<tool: bash>\ncat <<'E'\na\nE\n</tool>"))) == .bash(command: "cat <<'E'\na\nE"))
+    }
+
+    @Test("cwm: zero calls, two calls, stray tags, unknown tools and bad edits are format errors")
+    func cwmErrors() {
+        #expect(problem(cwm.parse(ModelResponse(content: "I think we are done."))) == "the response has no tool call")
+        #expect(problem(cwm.parse(ModelResponse(content: "<tool: bash>\nls\n</tool>\n<tool: bash>\npwd\n</tool>")))?.contains("2 tool calls") == true)
+        #expect(problem(cwm.parse(ModelResponse(content: "<tool: bash>ls</tool>")))?.contains("malformed") == true)
+        #expect(problem(cwm.parse(ModelResponse(content: "<tool: bash>\nls\n</tool> and </tool>")))?.contains("stray") == true)
+        #expect(problem(cwm.parse(ModelResponse(content: "<tool: python>\nprint(1)\n</tool>")))?.contains("unknown tool") == true)
+        #expect(problem(cwm.parse(ModelResponse(content: "<tool: edit>\nm.py\nno block\n</tool>")))?.contains("SEARCH") == true)
+        #expect(problem(cwm.parse(ModelResponse(content: "a</think>b</think><tool: bash>\nls\n</tool>")))?.contains("</think>") == true)
+    }
+
+    @Test("fenced: exactly one bash block; submit ends")
+    func fencedBlocks() {
+        #expect(action(fenced.parse(ModelResponse(content: "Look:\n```bash\nls\n```"))) == .bash(command: "ls"))
+        #expect(action(fenced.parse(ModelResponse(content: "```bash\nsubmit\n```"))) == .submit(path: nil))
+        #expect(problem(fenced.parse(ModelResponse(content: "no block"))) == "the response has no ```bash block")
+        #expect(problem(fenced.parse(ModelResponse(content: "```bash\nls\n```\n```bash\npwd\n```")))?.contains("2 code blocks") == true)
+    }
+
+    @Test("tools: one function call with JSON arguments; errors answer every call id")
+    func functionCalls() {
+        let call = ToolCall(id: "c1", name: "edit", arguments: #"{"path": "a.py", "search": "x", "replace": "y"}"#)
+        #expect(action(tools.parse(ModelResponse(content: "", toolCalls: [call]))) == .edit(path: "a.py", search: "x", replace: "y"))
+        let two = ModelResponse(content: "", toolCalls: [call, ToolCall(id: "c2", name: "bash", arguments: #"{"command": "ls"}"#)])
+        let turn = tools.parse(two)
+        #expect(problem(turn)?.contains("2 functions") == true)
+        #expect(tools.formatFeedback("bad", turn: turn).map(\.toolCallID) == ["c1", "c2"])
+        #expect(problem(tools.parse(ModelResponse(content: "", toolCalls: [ToolCall(id: "c", name: "bash", arguments: "{oops")])))?.contains("not a JSON object") == true)
+        #expect(problem(tools.parse(ModelResponse(content: "", toolCalls: [ToolCall(id: "c", name: "bash", arguments: "{}")])))?.contains("\"command\"") == true)
+        #expect(tools.tools.map(\.name) == ["bash", "edit", "create", "submit"])
+    }
+
+    @Test("render and parse agree for every protocol and action", arguments: ["cwm", "tools", "fenced"])
+    func roundTrip(name: String) throws {
+        let handler = try actionProtocol(named: name)
+        var actions: [AgentAction] = [.bash(command: "echo 'a b'\nls"), .submit(path: nil), .submit(path: "x.patch"), .create(path: "n.txt", content: "hi\n")]
+        if name != "fenced" { actions.append(.edit(path: "m.py", search: "a\nb", replace: "c")) }
+        for original in actions {
+            let parsed = action(handler.parse(handler.render(original, callID: "id")))
+            if name == "fenced", case let .create(path, _) = original {
+                #expect(parsed == .bash(command: "cat > \(path) <<'WARDEN_EOF'\nhi\nWARDEN_EOF"))
+            } else {
+                #expect(parsed == original)
+            }
+        }
+    }
+}
