@@ -2,7 +2,7 @@ import ArgumentParser
 
 /// The `warden` command line: a thin layer that parses flags and wires the libraries.
 @main
-struct Warden: ParsableCommand {
+struct Warden: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "warden",
         abstract: "A jailed harness for software-engineering agents.",
@@ -11,7 +11,7 @@ struct Warden: ParsableCommand {
             checkout, and every change they make to files is recorded through libgit2.
             """,
         version: WardenVersion.current,
-        subcommands: [DemoCommand.self, ExecCommand.self, ShellCommand.self],
+        subcommands: [DemoCommand.self, SolveCommand.self, ShowCommand.self, ReplayCommand.self, ExecCommand.self, ShellCommand.self],
         defaultSubcommand: nil
     )
 }

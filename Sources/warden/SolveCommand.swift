@@ -1,0 +1,210 @@
+import Agent
+import ArgumentParser
+import Foundation
+import Sandbox
+import WardenCore
+import Workspace
+
+/// `warden solve`: one episode on the user's repository.
+struct SolveCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "solve",
+        abstract: "Let a model solve an issue in a jailed fresh checkout, recording every step.",
+        discussion: """
+            The agent works on a fresh checkout of the repository's HEAD, never on your working tree.
+            The trajectory (one JSON line per step) and the patch go to --out; --apply applies the
+            patch to your tree at the end. Ctrl-C ends the episode cleanly with status cancelled.
+            """
+    )
+
+    @Option(name: .long, help: "The repository to work on (its HEAD is checked out afresh).")
+    var repo: String = "."
+
+    @Option(name: .long, help: "A file holding the issue text.")
+    var issue: String?
+
+    @Option(name: .long, help: "The issue text itself.")
+    var issueText: String?
+
+    @Option(name: .long, help: "A gold patch for --model oracle.")
+    var goldPatch: String?
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(name: .long, help: "Action protocol: cwm, tools or fenced (default: the configuration's, cwm).")
+    var `protocol`: String?
+
+    @Option(name: .long, help: "A JSON configuration file (limits, protocol, templates, profile).")
+    var config: String?
+
+    @Option(name: .long, help: "Sandbox profile for the agent's commands (default: the configuration's, agent).")
+    var profile: String?
+
+    @Option(name: .long, help: "Maximum model turns.")
+    var maxSteps: Int?
+
+    @Option(name: .long, help: "Directory for trajectory.jsonl and patch.diff.")
+    var out: String?
+
+    @Flag(name: .long, help: "Apply the resulting patch to the repository's working tree.")
+    var apply = false
+
+    @Flag(name: .long, help: "Ask before each action: run, edit, skip or quit.")
+    var confirm = false
+
+    @Flag(name: .long, help: "Print only the final summary, not each step.")
+    var quiet = false
+
+    func validate() throws {
+        if (issue == nil) == (issueText == nil) { throw ValidationError("give the issue with --issue FILE or --issue-text TEXT") }
+    }
+
+    func run() async throws {
+        var configuration = try config.map { try AgentConfiguration.load(URL(fileURLWithPath: $0)) } ?? AgentConfiguration()
+        if let value = `protocol` { configuration.protocol = value }
+        if let value = profile { configuration.sandboxProfile = value }
+        if let value = maxSteps { configuration.limits.maxSteps = value }
+        let handler = try actionProtocol(named: configuration.protocol)
+
+        let repository = URL(fileURLWithPath: repo).standardizedFileURL
+        let problem: String
+        if let issue {
+            do { problem = try String(contentsOfFile: issue, encoding: .utf8) } catch {
+                throw WardenError("solve.issue", "cannot read the issue: \(error.localizedDescription)", context: issue)
+            }
+        } else {
+            problem = issueText ?? ""
+        }
+        let gold = try goldPatch.map { path in
+            do { return try String(contentsOfFile: path, encoding: .utf8) } catch {
+                throw WardenError("solve.gold", "cannot read the gold patch: \(error.localizedDescription)", context: path)
+            }
+        }
+        let task = TaskInstance(instanceID: repository.lastPathComponent + "-issue", problemStatement: problem,
+                                repo: repository.path, goldPatch: gold)
+
+        let output = URL(fileURLWithPath: out ?? "warden-runs/\(task.instanceID)-\(Int(Date().timeIntervalSince1970))")
+        let work = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("warden-solve-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let checkout = work.appendingPathComponent("checkout")
+        let state = work.appendingPathComponent("state")
+        try FileManager.default.createDirectory(at: state, withIntermediateDirectories: true)
+        try WorkspaceTracker.materialize(source: repository, commit: "HEAD", into: checkout)
+        let tracker = try WorkspaceTracker(checkout: checkout, stateDirectory: state)
+        let jail = try JailConfiguration(profile: try SandboxProfile.load(configuration.sandboxProfile), checkout: checkout)
+        let shell = ShellSession(configuration: jail)
+        defer { shell.close() }
+        let environment = AgentEnvironment(shell: shell, tracker: tracker, observationCharacters: configuration.observationCharacters)
+        let client = try modelOptions.makeClient(goldPatch: gold, protocol: handler)
+
+        let printer = EpisodePrinter(quiet: quiet)
+        let loop = AgentLoop(task: task, model: client, environment: environment, configuration: configuration,
+                             reviewer: confirm ? TerminalReviewer() : nil, onEvent: printer.show)
+        let writer = try TrajectoryWriter(url: output.appendingPathComponent("trajectory.jsonl"))
+        writeStandardError("warden solve: \(task.instanceID) with \(client.name), protocol \(configuration.protocol); trajectory in \(writer.url.path)\n")
+
+        // Ctrl-C and SIGTERM cancel the episode; the loop still writes its final record.
+        let episode = Task { try await loop.run(writingTo: writer, sourceRepository: repository.path, wardenVersion: WardenVersion.current) }
+        let signals = SignalCancellation { episode.cancel() }
+        defer { signals.stop() }
+        let final: TrajectoryFinal
+        do { final = try await episode.value } catch {
+            await shutdown(client)
+            throw error
+        }
+        await shutdown(client)
+
+        let patch = final.submission ?? final.finalDiff
+        try Data(patch.utf8).write(to: output.appendingPathComponent("patch.diff"))
+        writeStandardOutput(patch)
+        writeStandardError("\nwarden solve: \(final.exitStatus.rawValue) after \(final.steps) steps"
+            + (final.detail.map { " (\($0))" } ?? "") + "; patch in \(output.appendingPathComponent("patch.diff").path)\n")
+        if apply && !patch.isEmpty {
+            let applyState = work.appendingPathComponent("apply-state")
+            try FileManager.default.createDirectory(at: applyState, withIntermediateDirectories: true)
+            try WorkspaceTracker(checkout: repository, stateDirectory: applyState).apply(patch: patch)
+            writeStandardError("warden solve: applied the patch to \(repository.path)\n")
+        }
+        switch final.exitStatus {
+        case .submitted: return
+        case .cancelled: throw ExitCode(130)
+        default: throw ExitCode(1)
+        }
+    }
+}
+
+/// Cancels work on SIGINT or SIGTERM.
+final class SignalCancellation: @unchecked Sendable {
+    private var sources: [DispatchSourceSignal] = []
+
+    init(_ cancel: @escaping @Sendable () -> Void) {
+        for signalNumber in [SIGINT, SIGTERM] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler(handler: cancel)
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    func stop() {
+        sources.forEach { $0.cancel() }
+    }
+}
+
+/// Shows each step as it happens: reasoning, action, output, changed files.
+struct EpisodePrinter: Sendable {
+    let quiet: Bool
+
+    func show(_ event: AgentEvent) {
+        guard !quiet, case let .step(step) = event else { return }
+        var text = "\n── step \(step.index) "
+        if let reasoning = step.reasoning, !reasoning.isEmpty {
+            text += "\n" + reasoning.split(separator: "\n").prefix(6).map { "  │ " + $0 }.joined(separator: "\n")
+        }
+        if let problem = step.formatError {
+            text += "\n  format error: \(problem)\n"
+            writeStandardError(text)
+            return
+        }
+        if let action = step.action { text += "\n" + describe(action) }
+        if let review = step.review { text += "\n  (\(review) by the operator)" }
+        let output = step.command?.combined.text ?? step.toolOutput ?? ""
+        let lines = output.split(separator: "\n", omittingEmptySubsequences: false)
+        text += "\n" + lines.prefix(15).joined(separator: "\n")
+        if lines.count > 15 { text += "\n  … \(lines.count - 15) more lines" }
+        text += "\n  [exit \(step.exitCode.map(String.init) ?? "-") · " + String(format: "%.2f s", step.durationMs / 1000) + "]"
+        if !step.changes.isEmpty { text += " changed: " + step.changes.map { "\($0.status.rawValue.prefix(1).uppercased()) \($0.path)" }.joined(separator: ", ") }
+        writeStandardError(text + "\n")
+    }
+}
+
+/// One line (or a few) saying what an action does.
+func describe(_ action: AgentAction) -> String {
+    switch action {
+    case let .bash(command): "$ " + command
+    case let .edit(path, search, replace): "edit \(path): \(search.split(separator: "\n").count) line(s) -> \(replace.split(separator: "\n").count)"
+    case let .create(path, content): "create \(path) (\(content.utf8.count) bytes)"
+    case let .submit(path): "submit" + (path.map { " \($0)" } ?? "")
+    }
+}
+
+/// Asks a person at the terminal before each action.
+struct TerminalReviewer: ActionReviewer {
+    func review(_ action: AgentAction) async -> ReviewDecision {
+        while true {
+            writeStandardError("\n\(describe(action))\n[r]un, [e]dit, [s]kip or [q]uit? ")
+            guard let answer = readLine()?.trimmingCharacters(in: .whitespaces).lowercased() else { return .quit }
+            switch answer {
+            case "", "r", "run": return .run
+            case "s", "skip": return .skip
+            case "q", "quit": return .quit
+            case "e", "edit":
+                writeStandardError("new bash command (one line): ")
+                guard let command = readLine(), !command.isEmpty else { continue }
+                return .replace(.bash(command: command))
+            default: continue
+            }
+        }
+    }
+}
