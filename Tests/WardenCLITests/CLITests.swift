@@ -175,3 +175,98 @@ struct CLITests {
         }.count
     }
 }
+
+@Suite("warden solve, show and replay")
+struct SolveCLITests {
+    static let gold = """
+        diff --git a/main.py b/main.py
+        --- a/main.py
+        +++ b/main.py
+        @@ -1 +1 @@
+        -print('hi')
+        +print('hello')
+
+        """
+
+    @Test("the oracle solves, show prints the trajectory, replay reproduces it, --apply patches the tree")
+    func oracleSolveShowReplay() throws {
+        let repository = try CLITests.makeRepository()
+        let parent = repository.deletingLastPathComponent()
+        defer { try? FileManager.default.removeItem(at: parent) }
+        let goldFile = parent.appendingPathComponent("gold.patch")
+        try Self.gold.write(to: goldFile, atomically: true, encoding: .utf8)
+        let out = parent.appendingPathComponent("out")
+        let solved = try CLITests.warden(["solve", "--repo", repository.path, "--issue-text", "say hello", "--gold-patch", goldFile.path,
+                                          "--out", out.path, "--apply", "--protocol", "tools"])
+        #expect(solved.status == 0, "\(solved.stderr)")
+        #expect(solved.stdout.contains("+print('hello')"))
+        #expect(try String(contentsOf: out.appendingPathComponent("patch.diff"), encoding: .utf8) == solved.stdout)
+        #expect(try String(contentsOf: repository.appendingPathComponent("main.py"), encoding: .utf8) == "print('hello')\n")
+
+        let shown = try CLITests.warden(["show", out.appendingPathComponent("trajectory.jsonl").path])
+        #expect(shown.status == 0)
+        #expect(shown.stdout.contains("protocol tools"))
+        #expect(shown.stdout.contains("── submitted after 3 steps"))
+        #expect(shown.stdout.contains("changed: modified main.py"))
+
+        let replayed = try CLITests.warden(["replay", out.appendingPathComponent("trajectory.jsonl").path])
+        #expect(replayed.status == 0, "\(replayed.stdout)")
+        #expect(replayed.stdout.hasSuffix("0 of 3 steps differ\n"))
+    }
+
+    @Test("a solve killed with SIGKILL mid-episode leaves a readable trajectory")
+    func killedEpisodeIsReadable() throws {
+        let repository = try CLITests.makeRepository()
+        let parent = repository.deletingLastPathComponent()
+        defer { try? FileManager.default.removeItem(at: parent) }
+        let responses = parent.appendingPathComponent("responses.json")
+        try #"["<tool: bash>\necho one > one.txt\n</tool>", "<tool: bash>\nsleep 60\n</tool>"]"#.write(to: responses, atomically: true, encoding: .utf8)
+        let out = parent.appendingPathComponent("out")
+        let process = Process()
+        process.executableURL = CLITests.binary
+        process.arguments = ["solve", "--repo", repository.path, "--issue-text", "x", "--model", "replay:\(responses.path)", "--out", out.path, "--quiet"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let trajectory = out.appendingPathComponent("trajectory.jsonl")
+        var lines = 0
+        for _ in 0..<200 where lines < 2 {
+            usleep(50_000)
+            lines = ((try? String(contentsOf: trajectory, encoding: .utf8)) ?? "").split(separator: "\n").count
+        }
+        #expect(lines == 2)  // the header and step 1; step 2 is sleeping
+        usleep(300_000)
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        let shown = try CLITests.warden(["show", trajectory.path])
+        #expect(shown.status == 0)
+        #expect(shown.stdout.contains("$ echo one > one.txt"))
+        #expect(shown.stdout.contains("changed: added one.txt"))
+        #expect(shown.stdout.contains("no final record"))
+    }
+
+    @Test("SIGINT ends the episode cleanly with the cancelled status")
+    func interruptedEpisode() throws {
+        let repository = try CLITests.makeRepository()
+        let parent = repository.deletingLastPathComponent()
+        defer { try? FileManager.default.removeItem(at: parent) }
+        let responses = parent.appendingPathComponent("responses.json")
+        try #"["<tool: bash>\nsleep 60\n</tool>"]"#.write(to: responses, atomically: true, encoding: .utf8)
+        let out = parent.appendingPathComponent("out")
+        let process = Process()
+        process.executableURL = CLITests.binary
+        process.arguments = ["solve", "--repo", repository.path, "--issue-text", "x", "--model", "replay:\(responses.path)", "--out", out.path, "--quiet"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        usleep(1_500_000)
+        kill(process.processIdentifier, SIGINT)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 130)
+        let text = try String(contentsOf: out.appendingPathComponent("trajectory.jsonl"), encoding: .utf8)
+        let last = try #require(text.split(separator: "\n").last)
+        let final = try #require(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any])
+        #expect(final["type"] as? String == "final")
+        #expect(final["exitStatus"] as? String == "cancelled")
+    }
+}
