@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import Synchronization
 import WardenCore
 
 /// A client for OpenAI-compatible chat completions: vLLM, SGLang, the llama.cpp server and
@@ -14,7 +15,8 @@ import WardenCore
 /// request in flight.
 ///
 /// The client owns one `HTTPClient` on the shared event loop group: call ``shutdown()`` when
-/// done, or use ``withClient(_:isolation:_:)``.
+/// done, or use ``withClient(_:isolation:_:)``. A client released without it shuts its
+/// `HTTPClient` down in the background rather than tripping AsyncHTTPClient's debug check.
 public final class OpenAIClient: ModelClient {
     public let configuration: Configuration
     /// The model and the server's host, e.g. `openai:qwen3-8b@127.0.0.1:8000`. No key, no path.
@@ -22,6 +24,7 @@ public final class OpenAIClient: ModelClient {
 
     private let endpoint: String
     private let http: HTTPClient
+    private let isShutDown = Mutex(false)
 
     /// Creates a client; throws `WardenError` (`model.config`) for a base URL that is not
     /// http(s) or for non-positive timeouts.
@@ -53,9 +56,19 @@ public final class OpenAIClient: ModelClient {
         self.http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: http)
     }
 
-    /// Shuts down the HTTP client. Calls in flight fail; call once, when done with the client.
+    /// Shuts down the HTTP client; calls in flight fail. Later calls do nothing.
     public func shutdown() async throws {
-        try await http.shutdown()
+        let first = isShutDown.withLock { done in
+            defer { done = true }
+            return !done
+        }
+        if first { try await http.shutdown() }
+    }
+
+    deinit {
+        if !isShutDown.withLock({ $0 }) {
+            http.shutdown { _ in }
+        }
     }
 
     /// Runs `body` with a new client and shuts the client down afterwards, whatever happens.

@@ -423,6 +423,15 @@ struct OpenAIClientTests {
 
 @Suite("OpenAIClient configuration and parsing")
 struct OpenAIConfigurationTests {
+    @Test func shutdownIsIdempotentAndOptional() async throws {
+        let client = try OpenAIClient(configuration: .init())
+        try await client.shutdown()
+        try await client.shutdown()
+        // Released without shutdown(): must not trap in debug builds.
+        _ = try OpenAIClient(configuration: .init())
+        try await Task.sleep(for: .milliseconds(50))
+    }
+
     @Test func apiKeyFromEnvironment() {
         typealias C = OpenAIClient.Configuration
         #expect(C.apiKey(from: ["WARDEN_API_KEY": "w", "OPENAI_API_KEY": "o"]) == "w")
