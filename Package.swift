@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "Workspace", targets: ["Workspace"]),
         .library(name: "Models", targets: ["Models"]),
         .library(name: "Agent", targets: ["Agent"]),
+        .library(name: "Scoring", targets: ["Scoring"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -47,6 +48,11 @@ let package = Package(
         // The agent loop, action protocols, tools and trajectories.
         .target(name: "Agent", dependencies: ["WardenCore", "Sandbox", "Workspace"], resources: [.copy("Templates")]),
 
+        // Scoring by the repository's tests: log parsers, SWE-bench grading, the evaluation pipeline.
+        .target(name: "Scoring", dependencies: ["WardenCore", "Sandbox", "Workspace"]),
+        // Task sources: suite directories and SWE-bench JSONL/JSON files.
+        .target(name: "Tasks", dependencies: ["WardenCore", "Workspace"], path: "Sources/TaskSources"),
+
         // The single-threaded helper that builds a jail and execs bash. No Foundation, no threads.
         // Release builds link a static Swift runtime: the helper starts for every jail and
         // loading libswiftCore.so costs milliseconds. (Debug keeps it dynamic: the flag would
@@ -60,7 +66,7 @@ let package = Package(
         .executableTarget(
             name: "warden",
             dependencies: [
-                "WardenCore", "Sandbox", "Workspace", "Models", "Agent",
+                "WardenCore", "Sandbox", "Workspace", "Models", "Agent", "Scoring", "Tasks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -68,7 +74,7 @@ let package = Package(
         // Benchmarks print medians and ratios to baselines measured in the same run.
         .executableTarget(
             name: "warden-bench",
-            dependencies: ["WardenCore", "Sandbox", "Workspace"],
+            dependencies: ["WardenCore", "Sandbox", "Workspace", "Agent", "Models"],
             path: "Benchmarks/warden-bench"
         ),
 
@@ -84,6 +90,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "Models", "Sandbox", "Workspace", "warden-jail"]),
+        .testTarget(name: "ScoringTests", dependencies: ["Scoring", "Tasks", "Sandbox", "Workspace", "warden-jail"], resources: [.copy("Golden")]),
         .testTarget(name: "WardenCLITests", dependencies: ["warden", "warden-jail"]),
     ]
 )

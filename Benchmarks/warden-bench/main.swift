@@ -8,4 +8,9 @@ do {
     print("sandbox benchmarks failed: \(error)")
 }
 runWorkspaceBenchmarks()
+do {
+    try runAgentBenchmarks()
+} catch {
+    print("agent benchmarks failed: \(error)")
+}
 print("harness peak resident memory \(formatted(peakResidentMegabytes(), digits: 1)) MB")
