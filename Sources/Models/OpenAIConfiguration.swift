@@ -98,3 +98,78 @@ extension String {
         return String(slice)
     }
 }
+
+/// Saved with each run as the effective configuration. The API key is never encoded nor
+/// decoded: it comes from the environment. Missing keys decode to the defaults.
+extension OpenAIClient.Configuration: Codable {
+    private enum CodingKeys: String, CodingKey {
+        case baseURL, model, temperature, topP, maxTokens, seed, stop, logprobs, requestTimeout, stallTimeout,
+             connectTimeout, maxRetries, backoffBase, backoffMax, retryAfterCap, extraBody, maxResponseBytes
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = Self()
+        self.init(
+            baseURL: try c.decodeIfPresent(String.self, forKey: .baseURL) ?? d.baseURL,
+            model: try c.decodeIfPresent(String.self, forKey: .model) ?? d.model,
+            apiKey: nil,
+            temperature: try c.decodeIfPresent(Double.self, forKey: .temperature),
+            topP: try c.decodeIfPresent(Double.self, forKey: .topP),
+            maxTokens: try c.decodeIfPresent(Int.self, forKey: .maxTokens),
+            seed: try c.decodeIfPresent(Int.self, forKey: .seed),
+            stop: try c.decodeIfPresent([String].self, forKey: .stop) ?? d.stop,
+            logprobs: try c.decodeIfPresent(Bool.self, forKey: .logprobs) ?? d.logprobs,
+            requestTimeout: try c.decodeIfPresent(Double.self, forKey: .requestTimeout) ?? d.requestTimeout,
+            stallTimeout: try c.decodeIfPresent(Double.self, forKey: .stallTimeout) ?? d.stallTimeout,
+            connectTimeout: try c.decodeIfPresent(Double.self, forKey: .connectTimeout) ?? d.connectTimeout,
+            maxRetries: try c.decodeIfPresent(Int.self, forKey: .maxRetries) ?? d.maxRetries,
+            backoffBase: try c.decodeIfPresent(Double.self, forKey: .backoffBase) ?? d.backoffBase,
+            backoffMax: try c.decodeIfPresent(Double.self, forKey: .backoffMax) ?? d.backoffMax,
+            retryAfterCap: try c.decodeIfPresent(Double.self, forKey: .retryAfterCap) ?? d.retryAfterCap,
+            extraBody: try c.decodeIfPresent([String: JSONValue].self, forKey: .extraBody) ?? d.extraBody,
+            maxResponseBytes: try c.decodeIfPresent(Int.self, forKey: .maxResponseBytes) ?? d.maxResponseBytes
+        )
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(baseURL, forKey: .baseURL)
+        try c.encode(model, forKey: .model)
+        try c.encodeIfPresent(temperature, forKey: .temperature)
+        try c.encodeIfPresent(topP, forKey: .topP)
+        try c.encodeIfPresent(maxTokens, forKey: .maxTokens)
+        try c.encodeIfPresent(seed, forKey: .seed)
+        try c.encode(stop, forKey: .stop)
+        try c.encode(logprobs, forKey: .logprobs)
+        try c.encode(requestTimeout, forKey: .requestTimeout)
+        try c.encode(stallTimeout, forKey: .stallTimeout)
+        try c.encode(connectTimeout, forKey: .connectTimeout)
+        try c.encode(maxRetries, forKey: .maxRetries)
+        try c.encode(backoffBase, forKey: .backoffBase)
+        try c.encode(backoffMax, forKey: .backoffMax)
+        try c.encode(retryAfterCap, forKey: .retryAfterCap)
+        try c.encode(extraBody, forKey: .extraBody)
+        try c.encode(maxResponseBytes, forKey: .maxResponseBytes)
+    }
+}
+
+/// Printing or dumping a configuration shows whether a key is set, never the key.
+extension OpenAIClient.Configuration: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    public var description: String {
+        "OpenAIClient.Configuration(baseURL: \(baseURL), model: \(model), apiKey: \(apiKey == nil ? "none" : "<redacted>"))"
+    }
+
+    public var debugDescription: String { description }
+
+    public var customMirror: Mirror {
+        Mirror(self, children: [
+            "baseURL": baseURL, "model": model, "apiKey": apiKey == nil ? "none" : "<redacted>",
+            "temperature": temperature as Any, "topP": topP as Any, "maxTokens": maxTokens as Any, "seed": seed as Any,
+            "stop": stop, "logprobs": logprobs, "requestTimeout": requestTimeout, "stallTimeout": stallTimeout,
+            "connectTimeout": connectTimeout, "maxRetries": maxRetries, "backoffBase": backoffBase,
+            "backoffMax": backoffMax, "retryAfterCap": retryAfterCap, "extraBody": extraBody,
+            "maxResponseBytes": maxResponseBytes,
+        ])
+    }
+}

@@ -432,6 +432,27 @@ struct OpenAIConfigurationTests {
         try await Task.sleep(for: .milliseconds(50))
     }
 
+    @Test func configurationNeverShowsTheKey() throws {
+        let configuration = OpenAIClient.Configuration(model: "m", apiKey: secretKey, seed: 7, extraBody: ["top_k": .number(5)])
+        #expect(!"\(configuration)".contains(secretKey))
+        #expect(!String(reflecting: configuration).contains(secretKey))
+        var dumped = ""
+        dump(configuration, to: &dumped)
+        #expect(!dumped.contains(secretKey))
+        #expect(dumped.contains("<redacted>"))
+
+        let encoded = try JSONEncoder().encode(configuration)
+        #expect(!String(decoding: encoded, as: UTF8.self).contains(secretKey))
+        let decoded = try JSONDecoder().decode(OpenAIClient.Configuration.self, from: encoded)
+        #expect(decoded.apiKey == nil)
+        #expect(decoded.seed == 7)
+        #expect(decoded.model == "m")
+        #expect(decoded.extraBody == ["top_k": .number(5)])
+        let partial = try JSONDecoder().decode(OpenAIClient.Configuration.self, from: Data(#"{"model": "x"}"#.utf8))
+        #expect(partial.model == "x")
+        #expect(partial.maxRetries == OpenAIClient.Configuration().maxRetries)
+    }
+
     @Test func apiKeyFromEnvironment() {
         typealias C = OpenAIClient.Configuration
         #expect(C.apiKey(from: ["WARDEN_API_KEY": "w", "OPENAI_API_KEY": "o"]) == "w")
