@@ -1,0 +1,111 @@
+/// Whether a patch resolved a task, by SWE-bench 5.x's rules.
+public enum ResolutionStatus: String, Sendable, Codable {
+    /// Every FAIL_TO_PASS and every PASS_TO_PASS test passes.
+    case full = "RESOLVED_FULL"
+    /// Some but not all FAIL_TO_PASS tests pass, and every PASS_TO_PASS test passes.
+    case partial = "RESOLVED_PARTIAL"
+    case no = "RESOLVED_NO"
+}
+
+/// Which of a task's tests passed, in SWE-bench's report shape.
+public struct TestsStatus: Sendable, Codable, Equatable {
+    /// Test ids that passed (`success`) and failed (`failure`), in the task's order.
+    public struct Outcome: Sendable, Codable, Equatable {
+        public var success: [String]
+        public var failure: [String]
+
+        public init(success: [String] = [], failure: [String] = []) {
+            self.success = success
+            self.failure = failure
+        }
+    }
+
+    public var failToPass: Outcome
+    public var passToPass: Outcome
+
+    public init(failToPass: Outcome = Outcome(), passToPass: Outcome = Outcome()) {
+        self.failToPass = failToPass
+        self.passToPass = passToPass
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case failToPass = "FAIL_TO_PASS"
+        case passToPass = "PASS_TO_PASS"
+    }
+}
+
+/// The grade of one evaluation: the resolution and the per-test outcomes it was computed from.
+public struct Grade: Sendable, Codable, Equatable {
+    public var resolution: ResolutionStatus
+    public var testsStatus: TestsStatus
+    /// Why the log could not be trusted, when it could not; the resolution is then `RESOLVED_NO`.
+    public var error: String?
+
+    public init(resolution: ResolutionStatus, testsStatus: TestsStatus, error: String? = nil) {
+        self.resolution = resolution
+        self.testsStatus = testsStatus
+        self.error = error
+    }
+
+    /// Whether the task counts as resolved (`RESOLVED_FULL`).
+    public var resolved: Bool { resolution == .full }
+
+    enum CodingKeys: String, CodingKey {
+        case resolution
+        case testsStatus = "tests_status"
+        case error
+    }
+}
+
+/// Grades a parsed test log against a task's FAIL_TO_PASS and PASS_TO_PASS lists.
+///
+/// SWE-bench 5.x rules: a test missing from the log fails; `PASSED` and `XFAIL` pass; for
+/// PASS_TO_PASS, `SKIPPED` also counts as kept. `RESOLVED_FULL` iff everything passes,
+/// `RESOLVED_PARTIAL` iff some but not all FAIL_TO_PASS tests pass and all PASS_TO_PASS tests pass,
+/// else `RESOLVED_NO`. Two further rules stop logs that fake their results:
+/// - a test reported twice with different statuses (`parsed.conflicting`) fails;
+/// - a non-zero `testExitCode` with no `FAILED` or `ERROR` status anywhere in the log is an error:
+///   the run failed but the log claims otherwise, so the grade is `RESOLVED_NO` with `error` set.
+///   `nil` means the exit code is unknown and the rule does not apply.
+public func grade(parsed: ParsedTestLog, failToPass: [String], passToPass: [String], testExitCode: Int32?) -> Grade {
+    func passes(_ id: String, skippedCounts: Bool) -> Bool {
+        guard !parsed.conflicting.contains(id), let status = parsed.statuses[id] else { return false }
+        switch status {
+        case .passed, .xfail: return true
+        case .skipped: return skippedCounts
+        case .failed, .error, .xpass: return false
+        }
+    }
+    func outcome(_ ids: [String], skippedCounts: Bool) -> TestsStatus.Outcome {
+        var result = TestsStatus.Outcome()
+        for id in ids {
+            if passes(id, skippedCounts: skippedCounts) {
+                result.success.append(id)
+            } else {
+                result.failure.append(id)
+            }
+        }
+        return result
+    }
+
+    let status = TestsStatus(
+        failToPass: outcome(failToPass, skippedCounts: false),
+        passToPass: outcome(passToPass, skippedCounts: true)
+    )
+    if let code = testExitCode, code != 0, !parsed.hasFailures {
+        return Grade(
+            resolution: .no,
+            testsStatus: status,
+            error: "the tests exited with code \(code) but the log reports no FAILED or ERROR test; the log cannot be trusted"
+        )
+    }
+    let resolution: ResolutionStatus
+    if status.passToPass.failure.isEmpty, status.failToPass.failure.isEmpty {
+        resolution = .full
+    } else if status.passToPass.failure.isEmpty, !status.failToPass.success.isEmpty {
+        resolution = .partial
+    } else {
+        resolution = .no
+    }
+    return Grade(resolution: resolution, testsStatus: status)
+}

@@ -1,0 +1,72 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+
+/// JUnit XML: `<testcase classname="a.b" name="c">` with an optional `<failure>`, `<error>` or
+/// `<skipped>` child. The id is `classname.name`, or `name` when the class name is empty (pytest's
+/// collection errors). pytest's `--junitxml` writes `classname` as the dotted file path
+/// (`tests.test_x.TestGroup`) and marks xfail as `<skipped type="pytest.xfail">`, read as `XFAIL`.
+///
+/// The XML may be surrounded by other output and several documents may follow each other (one per
+/// suite); everything from the first `<testsuite` to the last closing suite tag is read.
+enum JUnitLogParser {
+    static func parse(_ log: String) -> ParsedTestLog {
+        guard let start = log.range(of: "<testsuite") else { return ParsedTestLog() }
+        let ends = [log.range(of: "</testsuites>", options: .backwards), log.range(of: "</testsuite>", options: .backwards)]
+        let end = ends.compactMap { $0?.upperBound }.max() ?? log.endIndex
+        guard start.lowerBound < end else { return ParsedTestLog() }
+        var body = String(log[start.lowerBound..<end])
+        // Later documents' declarations would be errors inside the wrapper element.
+        while let declaration = body.range(of: "<?xml"), let close = body[declaration.upperBound...].range(of: "?>") {
+            body.removeSubrange(declaration.lowerBound..<close.upperBound)
+        }
+        let xml = "<warden-junit>" + body + "</warden-junit>"
+        let collector = Collector()
+        let parser = XMLParser(data: Data(xml.utf8))
+        parser.delegate = collector
+        _ = parser.parse()
+        return collector.parsed
+    }
+
+    /// Collects results as the parser reports elements. A malformed document keeps what came
+    /// before the error.
+    private final class Collector: NSObject, XMLParserDelegate {
+        var parsed = ParsedTestLog()
+        private var current: (id: String, status: TestStatus)?
+
+        func parser(
+            _ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?,
+            qualifiedName: String?, attributes: [String: String] = [:]
+        ) {
+            switch elementName {
+            case "testcase":
+                let name = attributes["name"] ?? ""
+                let className = attributes["classname"] ?? attributes["class"] ?? ""
+                current = (className.isEmpty ? name : className + "." + name, .passed)
+            case "failure":
+                worsen(to: .failed)
+            case "error":
+                worsen(to: .error)
+            case "skipped":
+                worsen(to: attributes["type"] == "pytest.xfail" ? .xfail : .skipped)
+            default:
+                break
+            }
+        }
+
+        func parser(_ parser: XMLParser, didEndElement elementName: String, namespaceURI: String?, qualifiedName: String?) {
+            guard elementName == "testcase", let result = current else { return }
+            if !result.id.isEmpty { parsed.record(result.id, result.status) }
+            current = nil
+        }
+
+        private func worsen(to status: TestStatus) {
+            guard var result = current else { return }
+            if status.severity > result.status.severity || result.status == .passed {
+                result.status = status
+            }
+            current = result
+        }
+    }
+}
