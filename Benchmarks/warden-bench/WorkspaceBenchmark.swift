@@ -63,6 +63,8 @@ private func benchmarkWorkspace(fileCount: Int, runs: Int) throws {
     }
 
     let tracker = try WorkspaceTracker(checkout: checkout, stateDirectory: state)
+    // For profilers (perf, strace): WARDEN_BENCH_PROFILE=init|steady|edits repeats one operation
+    // on the large repository and skips the measurements.
     if let mode = ProcessInfo.processInfo.environment["WARDEN_BENCH_PROFILE"], fileCount > 100 {
         if mode == "init" {
             let materialized = root.appendingPathComponent("materialized-profile")

@@ -35,15 +35,25 @@ public final class WorkspaceTracker {
     private var unsavedBytes: UInt64 = 0
     /// Above this many bytes of new file content, snapshot objects are written to disk at once.
     private static let objectCacheLimit: UInt64 = 32 << 20
+    /// How many shadow index entries took their stat data from the checkout's index at start (for tests).
+    private(set) var seededStatEntries = 0
 
     /// Opens tracking of `checkout`, keeping the tracker's own data in `stateDirectory`.
     ///
+    /// Create the tracker before the agent runs: the checkout's object database (and, when it
+    /// can speed up the first scan, its `.git/index`) are read here and never again.
+    ///
     /// - Parameters:
     ///   - checkout: The work tree the agent changes. It must contain a `.git` (directory or gitfile)
-    ///     when `baseCommit` has to be resolved or its objects copied.
+    ///     unless `baseCommit` and `objectSource` are both given.
     ///   - stateDirectory: A directory outside the checkout; created if missing.
     ///   - baseCommit: The base commit id (full or unique prefix); defaults to the checkout's `HEAD`.
-    public init(checkout: URL, stateDirectory: URL, baseCommit: String? = nil) throws {
+    ///   - objectSource: A repository (normal or bare) or `objects` directory outside the checkout
+    ///     that holds the base commit's objects, e.g. the `source` given to `materialize`. The shadow
+    ///     repository reads base objects from it (a git alternate) instead of copying them, so it
+    ///     must outlive the state directory and must not be writable by the agent. When it lacks
+    ///     any base object the objects are copied from the checkout as without it.
+    public init(checkout: URL, stateDirectory: URL, baseCommit: String? = nil, objectSource: URL? = nil) throws {
         try ensureLibgit2()
         let checkout = checkout.standardizedFileURL.resolvingSymlinksInPath()
         let stateDirectory = stateDirectory.standardizedFileURL
@@ -51,6 +61,10 @@ public final class WorkspaceTracker {
         let resolvedState = stateDirectory.resolvingSymlinksInPath().path + "/"
         if resolvedState.hasPrefix(checkoutPath) || stateDirectory.path.hasPrefix(checkoutPath) {
             throw WardenError("workspace.state", "the state directory must live outside the checkout, where the agent cannot write", context: stateDirectory.path)
+        }
+        let alternate = try objectSource.map { try Self.objectsDirectory(of: $0) }
+        if let alternate, (alternate.path + "/").hasPrefix(checkoutPath) {
+            throw WardenError("workspace.state", "the object source must live outside the checkout, where the agent cannot write", context: alternate.path)
         }
         do {
             try FileManager.default.createDirectory(at: stateDirectory, withIntermediateDirectories: true)
@@ -60,16 +74,35 @@ public final class WorkspaceTracker {
         self.checkout = checkout
         self.stateDirectory = stateDirectory
 
-        // 1. Find the base commit and tree through the checkout's object database only.
-        let source = try CheckoutRepository(checkout: checkout)
+        // 1. Find the base commit and tree through object databases only (no config is read).
+        let source: CheckoutRepository?
+        do {
+            source = try CheckoutRepository(checkout: checkout)
+        } catch where alternate != nil && baseCommit != nil {
+            source = nil  // e.g. `.git` already removed: the object source has everything
+        }
         var sourceOdb: OpaquePointer?
-        try check(git_odb_open(&sourceOdb, source.objectsDirectory.path), "workspace.open", "cannot open the object database", context: source.objectsDirectory.path)
+        if let source {
+            try check(git_odb_open(&sourceOdb, source.objectsDirectory.path), "workspace.open", "cannot open the object database", context: source.objectsDirectory.path)
+        } else {
+            try check(git_odb_new(&sourceOdb), "workspace.open", "cannot create an object database", context: checkout.path)
+        }
         defer { git_odb_free(sourceOdb) }
+        if let alternate {
+            try check(git_odb_add_disk_alternate(sourceOdb, alternate.path), "workspace.open", "cannot open the object source", context: alternate.path)
+        }
         var sourceRepo: OpaquePointer?
         try check(git_repository_wrap_odb(&sourceRepo, sourceOdb), "workspace.open", "cannot wrap the object database", context: checkout.path)
         defer { git_repository_free(sourceRepo) }
 
-        let requested = try baseCommit ?? source.resolveHEAD()
+        let requested: String
+        if let baseCommit {
+            requested = baseCommit
+        } else if let source {
+            requested = try source.resolveHEAD()
+        } else {
+            throw WardenError("workspace.open", "no .git found; pass the base commit", context: checkout.path)
+        }
         var commitID = try Self.lookupID(requested, odb: sourceOdb, context: checkout.path)
         var object: OpaquePointer?
         try check(git_object_lookup(&object, sourceRepo, &commitID, GIT_OBJECT_ANY), "workspace.open", "base commit \(requested) is not in the checkout's object database", context: checkout.path)
@@ -86,15 +119,9 @@ public final class WorkspaceTracker {
 
         // 2. The shadow repository: bare, ours, with the checkout as work tree.
         let shadowPath = stateDirectory.appendingPathComponent("shadow.git").path
-        var initOptions = git_repository_init_options()
-        git_repository_init_options_init(&initOptions, UInt32(GIT_REPOSITORY_INIT_OPTIONS_VERSION))
-        initOptions.flags = GIT_REPOSITORY_INIT_BARE.rawValue | GIT_REPOSITORY_INIT_MKPATH.rawValue
+        try Self.createShadowLayout(at: shadowPath)
         var shadow: OpaquePointer?
-        let initRC = "warden-shadow".withCString { head -> Int32 in
-            initOptions.initial_head = head
-            return git_repository_init_ext(&shadow, shadowPath, &initOptions)
-        }
-        try check(initRC, "workspace.state", "cannot create the shadow repository", context: shadowPath)
+        try check(git_repository_open_bare(&shadow, shadowPath), "workspace.state", "cannot open the shadow repository", context: shadowPath)
         guard let shadow else {
             throw WardenError("workspace.state", "libgit2 returned no shadow repository", context: shadowPath)
         }
@@ -102,20 +129,22 @@ public final class WorkspaceTracker {
         defer { if ownsShadow { git_repository_free(shadow) } }
         try check(git_repository_set_workdir(shadow, checkout.path, 0), "workspace.state", "cannot attach the checkout as work tree", context: checkout.path)
 
-        // 3. Copy the base tree's objects, so diffs never depend on the checkout's .git.
+        // 3. Base objects, so diffs never depend on the checkout's .git: read in place from the
+        //    object source (an alternate, recorded in the shadow repository for later opens),
+        //    or copied.
+        var treeProbe = treeOid
+        var readsAlternate = false
+        if let alternate, Self.contains(treeOid, objectsDirectory: alternate) {
+            try Self.recordAlternate(alternate, shadowObjects: shadowPath + "/objects")
+            readsAlternate = true
+        }
         var shadowOdb: OpaquePointer?
         try check(git_repository_odb(&shadowOdb, shadow), "workspace.state", "cannot open the shadow object database", context: shadowPath)
         defer { git_odb_free(shadowOdb) }
-        var treeProbe = treeOid
+        var copied = false
         if git_odb_exists(shadowOdb, &treeProbe) == 0 {
-            var builder: OpaquePointer?
-            try check(git_packbuilder_new(&builder, sourceRepo), "workspace.state", "cannot start copying the base tree")
-            defer { git_packbuilder_free(builder) }
-            _ = git_packbuilder_set_threads(builder, 0)  // 0: one delta-search thread per core
-            try check(git_packbuilder_insert_tree(builder, &treeProbe), "workspace.state", "cannot collect the objects of base tree \(baseTreeID)", context: checkout.path)
-            let packDirectory = shadowPath + "/objects/pack"
-            try check(git_packbuilder_write(builder, packDirectory, 0, nil, nil), "workspace.state", "cannot write the base tree's objects", context: packDirectory)
-            try check(git_odb_refresh(shadowOdb), "workspace.state", "cannot reload the shadow object database", context: shadowPath)
+            try Self.copyObjects(of: treeOid, from: sourceRepo, into: shadowOdb, shadowPath: shadowPath)
+            copied = true
         }
 
         // New blobs and trees go to memory first: one loose file (create, link, unlink, utime)
@@ -127,7 +156,9 @@ public final class WorkspaceTracker {
             }
         }
 
-        // 4. The shadow index, starting at the base tree (stat data empty: the first scan fills it).
+        // 4. The shadow index, starting at the base tree. Its stat data comes from the shadow
+        //    index of an earlier session, else from the checkout's own index where that agrees
+        //    with the base tree; the first scan hashes whatever is left.
         let indexPath = stateDirectory.appendingPathComponent("index").path
         var shadowIndex: OpaquePointer?
         try check(git_index_open(&shadowIndex, indexPath), "workspace.state", "cannot open the shadow index", context: indexPath)
@@ -140,7 +171,16 @@ public final class WorkspaceTracker {
         var tree: OpaquePointer?
         try check(git_tree_lookup(&tree, shadow, &treeProbe), "workspace.state", "base tree \(baseTreeID) missing after copy", context: shadowPath)
         defer { git_tree_free(tree) }
+        let reusedIndex = git_index_entrycount(shadowIndex) > 0
         try check(git_index_read_tree(shadowIndex, tree), "workspace.state", "cannot load the base tree into the shadow index", context: indexPath)
+        if readsAlternate && !copied, let alternate, !Self.hasAllBlobs(of: shadowIndex, objectsDirectory: alternate) {
+            // The object source holds the trees but not every blob, as a partial clone would.
+            try Self.copyObjects(of: treeOid, from: sourceRepo, into: shadowOdb, shadowPath: shadowPath)
+        }
+        var seeded = 0
+        if !reusedIndex, let source {
+            seeded = Self.seedStatCache(shadowIndex, from: source.gitDirectory.appendingPathComponent("index"))
+        }
 
         repo = shadow
         index = shadowIndex
@@ -149,6 +189,7 @@ public final class WorkspaceTracker {
         currentTreeID = baseTreeID
         ownsShadow = false
         ownsIndex = false
+        seededStatEntries = seeded
 
         // 5. The state at start is the first "previous" snapshot.
         let start = try scanWorkingTree()
