@@ -26,18 +26,26 @@ enum GoTestLogParser {
 
     private struct Event: Decodable {
         var Action: String
+        var Package: String?
         var Test: String?
     }
 
     /// `go test -json`: events with `Action` `pass`, `fail` or `skip` and a `Test` field. Lines that
     /// are not JSON (build errors, other output) are skipped.
+    ///
+    /// Before Go 1.20, test2json turned a test's own output line that looks like `--- FAIL: TestX`
+    /// into a result event for `TestX`; results only count for tests that had a `run` event.
     static func parseJSON(_ log: String) -> ParsedTestLog {
         var parsed = ParsedTestLog()
+        var started: Set<String> = []
         let decoder = JSONDecoder()
         for line in LogText.lines(log) {
             let text = line.trimmedSpaces
             guard text.hasPrefix("{"), text.contains("\"Action\"") else { continue }
             guard let event = try? decoder.decode(Event.self, from: Data(text.utf8)), let test = event.Test else { continue }
+            let key = (event.Package ?? "") + "\u{0}" + test
+            if event.Action == "run" { started.insert(key) }
+            guard started.contains(key) else { continue }
             switch event.Action {
             case "pass": parsed.record(test, .passed)
             case "fail": parsed.record(test, .failed)

@@ -40,11 +40,11 @@ extension LogParser {
 
 /// Text clean-up shared by the line-based parsers.
 enum LogText {
-    /// The lines of `log` as a terminal would show them: ANSI escape sequences removed, and for a
+    /// The lines of `log` (LF or CRLF) as a terminal would show them: ANSI escape sequences removed, and for a
     /// line rewritten with carriage returns, only the text after the last one.
     static func lines(_ log: String) -> [String] {
         let clean = stripANSI(log)
-        return clean.split(separator: "\n", omittingEmptySubsequences: false).map { raw in
+        return clean.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).map { raw in
             var line = raw
             while line.last == "\r" { line = line.dropLast() }
             if let cr = line.lastIndex(of: "\r") {
