@@ -8,7 +8,7 @@ import Workspace
 
 /// A replayed 20-command episode on a small repository: the harness's own cost per step
 /// (step wall time minus the command's own time), with change tracking and trajectory writes.
-func runAgentBenchmarks(episodes: Int = 5) throws {
+func runAgentBenchmarks(episodes: Int = 5) async throws {
     let commands = [
         "ls", "ls -la src", "grep -rn 'def ' src", "cat src/calc.py", "cat README.md",
         "sed -i 's/a - b/a + b/' src/calc.py", "python3 -c 'import sys; sys.path.insert(0, \"src\"); import calc; print(calc.add(2, 3))'",
@@ -18,13 +18,13 @@ func runAgentBenchmarks(episodes: Int = 5) throws {
     ]
     var overheads: [Double] = []
     for _ in 0..<episodes {
-        overheads += try runOneEpisode(commands)
+        overheads += try await runOneEpisode(commands)
     }
     print("agent: 20-step replayed episode, harness overhead per step (step wall time minus command time), \(overheads.count) steps:")
     print("agent:   median \(formatted(percentile(overheads, 0.5))) ms, p95 \(formatted(percentile(overheads, 0.95))) ms (target: median <= 1 ms)")
 }
 
-private func runOneEpisode(_ commands: [String]) throws -> [Double] {
+private func runOneEpisode(_ commands: [String]) async throws -> [Double] {
     let root = FileManager.default.temporaryDirectory.appendingPathComponent("warden-bench-agent-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: root) }
     let source = root.appendingPathComponent("source")
@@ -50,15 +50,8 @@ private func runOneEpisode(_ commands: [String]) throws -> [Double] {
         if case let .step(step) = event { marks.withLock { $0.append((.now, step.durationMs)) } }
     }
     let writer = try TrajectoryWriter(url: root.appendingPathComponent("trajectory.jsonl"))
-    let semaphore = DispatchSemaphore(value: 0)
-    nonisolated(unsafe) var failure: Error?
     let start = ContinuousClock.now
-    Task {
-        do { _ = try await loop.run(writingTo: writer, wardenVersion: "bench") } catch { failure = error }
-        semaphore.signal()
-    }
-    semaphore.wait()
-    if let failure { throw failure }
+    _ = try await loop.run(writingTo: writer, wardenVersion: "bench")
     var previous = start
     var overheads: [Double] = []
     for (instant, commandMs) in marks.withLock({ $0 }) {
@@ -73,3 +66,4 @@ private func measure(_ from: ContinuousClock.Instant, _ to: ContinuousClock.Inst
     let elapsed = to - from
     return Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
 }
+

@@ -9,7 +9,7 @@ do {
 }
 runWorkspaceBenchmarks()
 do {
-    try runAgentBenchmarks()
+    try await runAgentBenchmarks()
 } catch {
     print("agent benchmarks failed: \(error)")
 }

@@ -142,8 +142,7 @@ public struct CWMProtocol: ActionProtocol {
         }
         let reasoning = separated.reasoning ?? response.reasoning
         let text = separated.rest
-        // The reference regex: <tool:\s([a-zA-Z_]+)>\n(.*?)\n</tool> with DOTALL.
-        let matches = text.matches(of: /<tool:\s([a-zA-Z_]+)>\n(.*?)\n<\/tool>/.dotMatchesNewlines())
+        let matches = Self.toolCalls(in: text)
         guard matches.count == 1, let match = matches.first else {
             let message = matches.isEmpty
                 ? (text.contains("<tool:") ? "the tool call is malformed: put `<tool: NAME>` on its own line, the arguments on the next lines, and `</tool>` on its own line" : "the response has no tool call")
@@ -154,8 +153,8 @@ public struct CWMProtocol: ActionProtocol {
         if outside.contains("<tool:") || outside.contains("</tool>") {
             return .formatError("the response has stray tool tags outside its one tool call", reasoning: reasoning, callIDs: [])
         }
-        let tool = String(match.output.1)
-        let arguments = String(match.output.2)
+        let tool = match.name
+        let arguments = match.arguments
         let action: Result<AgentAction, FormatProblem>
         switch tool {
         case "bash": action = .success(.bash(command: arguments))
@@ -170,6 +169,31 @@ public struct CWMProtocol: ActionProtocol {
         case let .success(action): return .action(action, reasoning: reasoning, callID: nil)
         case let .failure(problem): return .formatError(problem.message, reasoning: reasoning, callIDs: [])
         }
+    }
+
+    /// The matches of the reference regex `<tool:\s([a-zA-Z_]+)>\n(.*?)\n</tool>` (DOTALL),
+    /// found by hand: Swift's Regex costs milliseconds per response on Linux.
+    static func toolCalls(in text: String) -> [(name: String, arguments: String, range: Range<String.Index>)] {
+        var calls: [(String, String, Range<String.Index>)] = []
+        var searchStart = text.startIndex
+        while let open = text.range(of: "<tool:", range: searchStart..<text.endIndex) {
+            var cursor = open.upperBound
+            guard cursor < text.endIndex, text[cursor].isWhitespace else { searchStart = open.upperBound; continue }
+            cursor = text.index(after: cursor)
+            let nameStart = cursor
+            while cursor < text.endIndex, text[cursor].isASCII, text[cursor].isLetter || text[cursor] == "_" {
+                cursor = text.index(after: cursor)
+            }
+            guard cursor > nameStart, text[cursor...].hasPrefix(">\n") else { searchStart = open.upperBound; continue }
+            let argumentsStart = text.index(cursor, offsetBy: 2)
+            guard let close = text.range(of: "\n</tool>", range: argumentsStart..<text.endIndex) else {
+                searchStart = open.upperBound
+                continue
+            }
+            calls.append((String(text[nameStart..<cursor]), String(text[argumentsStart..<close.lowerBound]), open.lowerBound..<close.upperBound))
+            searchStart = close.upperBound
+        }
+        return calls
     }
 
     public func observation(_ body: String, budget: Budget, turn: ParsedTurn) -> [ChatMessage] {
@@ -204,7 +228,7 @@ public struct FencedProtocol: ActionProtocol {
 
     public func parse(_ response: ModelResponse) -> ParsedTurn {
         let text = response.content
-        let matches = text.matches(of: /```(?:bash|sh)?[ \t]*\n(.*?)\n?```/.dotMatchesNewlines())
+        let matches = Self.blocks(in: text)
         let reasoning = response.reasoning ?? matches.first.map {
             String(text[..<$0.range.lowerBound]).trimmingCharacters(in: .whitespacesAndNewlines)
         }
@@ -212,13 +236,35 @@ public struct FencedProtocol: ActionProtocol {
             let message = matches.isEmpty ? "the response has no ```bash block" : "the response has \(matches.count) code blocks; use exactly one"
             return .formatError(message, reasoning: response.reasoning ?? text, callIDs: [])
         }
-        let command = String(match.output.1)
+        let command = match.body
         let trimmed = command.trimmingCharacters(in: .whitespacesAndNewlines)
         if trimmed == "submit" { return .action(.submit(path: nil), reasoning: reasoning, callID: nil) }
         if trimmed.hasPrefix("submit "), !trimmed.contains("\n") {
             return .action(.submit(path: String(trimmed.dropFirst(7)).trimmingCharacters(in: .whitespaces)), reasoning: reasoning, callID: nil)
         }
         return .action(.bash(command: command), reasoning: reasoning, callID: nil)
+    }
+
+    /// Fenced blocks: ``` with an optional bash/sh tag, a newline, the body, and closing ```.
+    static func blocks(in text: String) -> [(body: String, range: Range<String.Index>)] {
+        var blocks: [(String, Range<String.Index>)] = []
+        var searchStart = text.startIndex
+        while let open = text.range(of: "```", range: searchStart..<text.endIndex) {
+            var cursor = open.upperBound
+            for tag in ["bash", "sh"] where text[cursor...].hasPrefix(tag) {
+                cursor = text.index(cursor, offsetBy: tag.count)
+                break
+            }
+            while cursor < text.endIndex, text[cursor] == " " || text[cursor] == "\t" { cursor = text.index(after: cursor) }
+            guard cursor < text.endIndex, text[cursor] == "\n" else { searchStart = open.upperBound; continue }
+            let bodyStart = text.index(after: cursor)
+            guard let close = text.range(of: "```", range: bodyStart..<text.endIndex) else { break }
+            var bodyEnd = close.lowerBound
+            if bodyEnd > bodyStart, text[text.index(before: bodyEnd)] == "\n" { bodyEnd = text.index(before: bodyEnd) }
+            blocks.append((String(text[bodyStart..<bodyEnd]), open.lowerBound..<close.upperBound))
+            searchStart = close.upperBound
+        }
+        return blocks
     }
 
     public func observation(_ body: String, budget: Budget, turn: ParsedTurn) -> [ChatMessage] {

@@ -116,7 +116,7 @@ public struct AgentLoop: Sendable {
 
             // 4. Parse exactly one action; a format error is fed back and counted.
             let turn = protocolHandler.parse(response)
-            guard case var .action(action, reasoning, _) = turn else {
+            guard case .action(var action, let reasoning, _) = turn else {
                 guard case let .formatError(problem, reasoning, _) = turn else { continue }
                 formatErrors += 1
                 consecutiveFormatErrors += 1
