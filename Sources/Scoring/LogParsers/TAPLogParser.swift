@@ -46,9 +46,11 @@ enum TAPLogParser {
         return parsed
     }
 
-    /// `node --test` output: TAP with subtests (Node 20's reporter when stdout is not a terminal).
+    /// `node --test` output: TAP with subtests (Node 20's reporter when stdout is not a terminal),
+    /// or, when the log has no TAP result, the spec reporter's.
     static func parseNode(_ log: String) -> ParsedTestLog {
-        parse(log)
+        let tap = parse(log)
+        return tap.statuses.isEmpty ? NodeSpecLogParser.parse(log) : tap
     }
 
     /// The id and status of a result line (`ok 3 - name # SKIP reason`), or nil for other lines.
