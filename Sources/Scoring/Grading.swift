@@ -8,9 +8,9 @@ public enum ResolutionStatus: String, Sendable, Codable {
 }
 
 /// Which of a task's tests passed, in SWE-bench's report shape.
-public struct TestsStatus: Sendable, Codable, Equatable {
+public struct TestsStatus: Sendable, Codable, Hashable {
     /// Test ids that passed (`success`) and failed (`failure`), in the task's order.
-    public struct Outcome: Sendable, Codable, Equatable {
+    public struct Outcome: Sendable, Codable, Hashable {
         public var success: [String]
         public var failure: [String]
 
@@ -35,7 +35,7 @@ public struct TestsStatus: Sendable, Codable, Equatable {
 }
 
 /// The grade of one evaluation: the resolution and the per-test outcomes it was computed from.
-public struct Grade: Sendable, Codable, Equatable {
+public struct Grade: Sendable, Codable, Hashable {
     public var resolution: ResolutionStatus
     public var testsStatus: TestsStatus
     /// Why the log could not be trusted, when it could not; the resolution is then `RESOLVED_NO`.

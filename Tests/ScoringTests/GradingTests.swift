@@ -112,6 +112,20 @@ struct GradingTests {
         #expect(odd.resolution == .no)
     }
 
+    @Test("a real pytest log with fake PASSED lines printed after the summary (atexit) is not resolved")
+    func fakePassedAfterSummary() throws {
+        let parsed = LogParser.pytest.parse(try Golden.log("pytest-fake-passed"))
+        let g = grade(
+            parsed: parsed,
+            failToPass: ["tests/test_cheat.py::test_broken", "tests/test_cheat.py::test_missing_feature"],
+            passToPass: ["tests/test_cheat.py::test_kept"],
+            testExitCode: 1
+        )
+        #expect(g.resolution == .no)
+        #expect(g.testsStatus.failToPass.failure == ["tests/test_cheat.py::test_broken", "tests/test_cheat.py::test_missing_feature"])
+        #expect(g.testsStatus.passToPass.success == ["tests/test_cheat.py::test_kept"])
+    }
+
     @Test("an empty FAIL_TO_PASS list with all PASS_TO_PASS passing is RESOLVED_FULL (SWE-bench's ratio of 1)")
     func emptyLists() {
         #expect(grade(parsed: log(["c": .passed]), failToPass: [], passToPass: ["c"], testExitCode: 0).resolution == .full)

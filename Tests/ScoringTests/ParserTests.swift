@@ -23,6 +23,21 @@ struct ParserTests {
         ])
     }
 
+    @Test("pytest: with a summary section, status lines outside it add nothing but flag contradictions")
+    func pytestSummarySection() {
+        let parsed = LogParser.pytest.parse("""
+            PASSED t.py::early_fake
+            ============ short test summary info ============
+            PASSED t.py::a
+            FAILED t.py::b - boom
+            ============ 1 failed, 1 passed in 0.1s ============
+            PASSED t.py::b
+            PASSED t.py::a
+            """)
+        #expect(parsed.statuses == ["t.py::a": .passed, "t.py::b": .failed])
+        #expect(parsed.conflicting == ["t.py::b"])
+    }
+
     @Test("ANSI colour codes are stripped before parsing")
     func ansi() {
         let line = "\u{1B}[32mPASSED\u{1B}[0m tests/t.py::\u{1B}[1mtest_a\u{1B}[0m\n\u{1B}]0;title\u{07}ok 1 - colored\r\n"

@@ -1,3 +1,5 @@
+import Foundation
+
 /// `pytest -rA` short test summary lines, read the way SWE-bench 5.x's `parse_log_pytest` reads them.
 ///
 /// SWE-bench takes a line that starts with a status word and keeps the second whitespace-separated
@@ -10,15 +12,49 @@
 ///   `SKIPPED [n] file:line: reason` lines, which name no test, are ignored (SWE-bench records the
 ///   meaningless id `[n]`).
 /// A collection error, `ERROR tests/test_x.py - ImportError...`, gives the file id `ERROR`.
+///
+/// When the log has pytest's `short test summary info` sections, only lines inside them report
+/// statuses (for a real pytest log SWE-bench reads the same lines). A status line outside them
+/// (printed by the code under test, say from an `atexit` hook once pytest has restored stdout)
+/// cannot add a test or change a status; if it contradicts the summary, the id becomes
+/// conflicting. A log without any summary header is read whole, as SWE-bench does.
 enum PytestLogParser {
     static func parse(_ log: String) -> ParsedTestLog {
         var parsed = ParsedTestLog()
-        for line in LogText.lines(log) {
+        let lines = LogText.lines(log)
+        let inSummary = summaryLines(lines)
+        var outside: [(String, TestStatus)] = []
+        for (number, line) in lines.enumerated() {
             guard let (status, id, fullID) = parseSummaryLine(line) else { continue }
-            parsed.record(id, status)
-            if let fullID, fullID != id { parsed.record(fullID, status) }
+            let ids = [id] + (fullID.map { $0 == id ? [] : [$0] } ?? [])
+            if inSummary?.contains(number) ?? true {
+                for id in ids { parsed.record(id, status) }
+            } else {
+                outside += ids.map { ($0, status) }
+            }
+        }
+        for (id, status) in outside where parsed.statuses[id] != nil && parsed.statuses[id] != status {
+            parsed.conflicting.insert(id)
         }
         return parsed
+    }
+
+    /// The line numbers inside `===== short test summary info =====` sections (up to the next `==`
+    /// separator line), or nil when the log has none.
+    private static func summaryLines(_ lines: [String]) -> Set<Int>? {
+        var result: Set<Int> = []
+        var inside = false
+        var found = false
+        for (number, line) in lines.enumerated() {
+            if line.hasPrefix("=") {
+                let title = line.trimmingCharacters(in: ["=", " "])
+                inside = title == "short test summary info"
+                found = found || inside
+                continue
+            }
+            if inside { result.insert(number) }
+        }
+        return found ? result : nil
     }
 
     /// The status, SWE-bench id and (when it differs) full id of one short-summary line.

@@ -31,7 +31,7 @@ public enum TestStatus: String, Sendable, Codable, CaseIterable {
 }
 
 /// The statuses a test log reports, by test id.
-public struct ParsedTestLog: Sendable, Equatable {
+public struct ParsedTestLog: Sendable, Hashable {
     /// The status of each test id; for an id reported more than once, the worst status.
     public var statuses: [String: TestStatus]
     /// Ids reported more than once with different statuses. A real run reports each test once;
