@@ -96,7 +96,8 @@ public func grade(parsed: ParsedTestLog, failToPass: [String], passToPass: [Stri
         return Grade(
             resolution: .no,
             testsStatus: status,
-            error: "the tests exited with code \(code) but the log reports no FAILED or ERROR test; the log cannot be trusted"
+            error: "the test command exited with code \(code) but its log reports no FAILED or ERROR test "
+                + "(a build or collection failure, a crash, a timeout, or faked results); not graded as resolved"
         )
     }
     let resolution: ResolutionStatus

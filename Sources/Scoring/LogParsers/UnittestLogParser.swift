@@ -1,3 +1,5 @@
+import Foundation
+
 /// `python -m unittest -v` output.
 ///
 /// The id is the text before ` ... `: `test_x (module.Class.test_x)` (Python 3.11+) or
@@ -24,25 +26,36 @@ enum UnittestLogParser {
             pending = nil
         }
 
+        func report(_ head: Substring, _ tail: Substring) {
+            let id: String
+            if let testID = testID(head.trimmedSpaces) {
+                id = testID
+            } else if let header = headerAwaitingDocstring {
+                id = header
+            } else {
+                return
+            }
+            headerAwaitingDocstring = nil
+            settlePendingBySuffix()
+            if let status = exactStatus(tail.trimmedSpaces) {
+                parsed.record(id, status)
+            } else {
+                pending = (id, tail)
+            }
+        }
+
         for (number, line) in lines.enumerated() {
             if let separator = line.range(of: " ... ") {
-                let head = line[..<separator.lowerBound].trimmedSpaces
-                let tail = line[separator.upperBound...]
-                let id: String
-                if let testID = testID(head) {
-                    id = testID
-                } else if let header = headerAwaitingDocstring {
-                    id = header
-                } else {
-                    continue
+                // Python <= 3.10 prints nothing for a failed subtest, so the next test can start
+                // on the same line: `test_a (m.C) ... test_b (m.C) ... ok`.
+                var head = line[..<separator.lowerBound]
+                var tail = line[separator.upperBound...]
+                while let next = tail.range(of: " ... "), let (output, nextHead) = splitTrailingTestID(tail[..<next.lowerBound]) {
+                    report(head, output)
+                    head = nextHead
+                    tail = tail[next.upperBound...]
                 }
-                headerAwaitingDocstring = nil
-                settlePendingBySuffix()
-                if let status = exactStatus(tail.trimmedSpaces) {
-                    parsed.record(id, status)
-                } else {
-                    pending = (id, tail)
-                }
+                report(head, tail)
                 continue
             }
             let trimmed = line.trimmedSpaces
@@ -79,6 +92,15 @@ enum UnittestLogParser {
               path.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "." })
         else { return nil }
         return String(text[...close])
+    }
+
+    /// Splits `output test_b (m.C)` into the output and the test id that ends it.
+    private static func splitTrailingTestID(_ text: Substring) -> (Substring, Substring)? {
+        guard text.hasSuffix(")"), let open = text.range(of: " (", options: .backwards) else { return nil }
+        let nameStart = text[..<open.lowerBound].lastIndex(of: " ").map { text.index(after: $0) } ?? text.startIndex
+        let candidate = text[nameStart...]
+        guard testID(candidate)?.count == candidate.count else { return nil }
+        return (text[..<nameStart], candidate)
     }
 
     private static func isTestHeader(_ text: Substring) -> Bool {
