@@ -60,7 +60,10 @@ public struct Grade: Sendable, Codable, Hashable {
 /// Grades a parsed test log against a task's FAIL_TO_PASS and PASS_TO_PASS lists.
 ///
 /// SWE-bench 5.x rules: a test missing from the log fails; `PASSED` and `XFAIL` pass; for
-/// PASS_TO_PASS, `SKIPPED` also counts as kept. `RESOLVED_FULL` iff everything passes,
+/// PASS_TO_PASS, `SKIPPED` also counts as kept. An id cut inside its parameters (more `[` than
+/// `]`, as in 676 SWE-bench Verified ids) that is not in the log matches the log's ids it
+/// prefixes when they all agree on pass or fail (SWE-bench's `_resolve_case`; of several failing
+/// matches Warden takes the worst status, SWE-bench the first). `RESOLVED_FULL` iff everything passes,
 /// `RESOLVED_PARTIAL` iff some but not all FAIL_TO_PASS tests pass and all PASS_TO_PASS tests pass,
 /// else `RESOLVED_NO`. Two further rules stop logs that fake their results:
 /// - a test reported twice with different statuses (`parsed.conflicting`) fails;
@@ -69,7 +72,9 @@ public struct Grade: Sendable, Codable, Hashable {
 ///   `nil` means the exit code is unknown and the rule does not apply.
 public func grade(parsed: ParsedTestLog, failToPass: [String], passToPass: [String], testExitCode: Int32?) -> Grade {
     func passes(_ id: String, skippedCounts: Bool) -> Bool {
-        guard !parsed.conflicting.contains(id), let status = parsed.statuses[id] else { return false }
+        guard let key = resolveTestID(id, in: parsed), !parsed.conflicting.contains(key),
+              let status = parsed.statuses[key]
+        else { return false }
         switch status {
         case .passed, .xfail: return true
         case .skipped: return skippedCounts
@@ -109,4 +114,24 @@ public func grade(parsed: ParsedTestLog, failToPass: [String], passToPass: [Stri
         resolution = .no
     }
     return Grade(resolution: resolution, testsStatus: status)
+}
+
+/// The key of `parsed` that `id` names: itself, or for an id truncated inside its parameter
+/// brackets, the log's ids it prefixes when they agree on pass (`PASSED`/`XFAIL`) versus not.
+func resolveTestID(_ id: String, in parsed: ParsedTestLog) -> String? {
+    if parsed.statuses[id] != nil { return id }
+    guard id.filter({ $0 == "[" }).count > id.filter({ $0 == "]" }).count else { return nil }
+    let matches = parsed.statuses.filter { $0.key.hasPrefix(id) }
+    guard !matches.isEmpty else { return nil }
+    func passing(_ status: TestStatus) -> Bool { status == .passed || status == .xfail }
+    let outcomes = Set(matches.values.map(passing))
+    guard outcomes.count == 1 else { return nil }
+    // Deterministic choice: a conflicting match first, then the worst status, then the smallest id.
+    func rank(_ key: String) -> Int {
+        (parsed.conflicting.contains(key) ? 100 : 0) + (parsed.statuses[key]?.severity ?? 0)
+    }
+    let ordered = matches.keys.sorted()
+    var best = ordered[0]
+    for key in ordered.dropFirst() where rank(key) > rank(best) { best = key }
+    return best
 }

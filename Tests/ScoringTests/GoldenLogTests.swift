@@ -83,6 +83,29 @@ struct GoldenLogTests {
         #expect(parsed.conflicting == Set(expected.conflicting))
     }
 
+    /// Maps written by SWE-bench 5.0.2's own `parse_log_pytest` on the same logs.
+    static let swebenchCases: [String] = {
+        guard let url = Bundle.module.url(forResource: "Golden", withExtension: nil),
+              let names = try? FileManager.default.contentsOfDirectory(atPath: url.path)
+        else { return [] }
+        return names.filter { $0.hasSuffix(".swebench.json") }.map { String($0.dropLast(".swebench.json".count)) }.sorted()
+    }()
+
+    @Test("pytest: every id SWE-bench 5.0.2's parser finds has the same status here", arguments: swebenchCases)
+    func agreesWithSWEBench(name: String) throws {
+        let data = try Data(contentsOf: try Golden.directory.appendingPathComponent(name + ".swebench.json"))
+        let official = try JSONDecoder().decode([String: TestStatus].self, from: data)
+        let parsed = LogParser.pytest.parse(try Golden.log(name))
+        #expect(!official.isEmpty)
+        for (id, status) in official {
+            #expect(parsed.statuses[id] == status, "\(id)")
+        }
+        // Warden's extra ids are full parametrized ids and XPASS results only.
+        for (id, status) in parsed.statuses where official[id] == nil {
+            #expect(status == .xpass || id.contains(" "), "\(id)")
+        }
+    }
+
     @Test("starter-task runs: FAIL_TO_PASS fail and PASS_TO_PASS pass before the fix, all pass after", arguments: Golden.starterCases)
     func starterTaskRuns(name: String) throws {
         let task = try Golden.task(name)

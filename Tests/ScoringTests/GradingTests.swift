@@ -126,6 +126,26 @@ struct GradingTests {
         #expect(g.testsStatus.passToPass.success == ["tests/test_cheat.py::test_kept"])
     }
 
+    @Test("an id truncated inside its parameters matches the log's ids it prefixes when they agree (SWE-bench _resolve_case)")
+    func truncatedParametrizedIDs() {
+        let parsed = log([
+            "t.py::test_a[log(photon cm)]": .passed, "t.py::test_a[log(photon s)]": .xfail,
+            "t.py::test_b[x y]": .passed, "t.py::test_b[x z]": .failed,
+            "t.py::test_c[p q]": .skipped, "t.py::test_c[p r]": .failed,
+        ])
+        let agree = grade(parsed: parsed, failToPass: ["t.py::test_a[log(photon"], passToPass: [], testExitCode: 1)
+        #expect(agree.testsStatus.failToPass.success == ["t.py::test_a[log(photon"])
+        // Matches that disagree resolve to nothing: the test fails.
+        let disagree = grade(parsed: parsed, failToPass: ["t.py::test_b[x"], passToPass: [], testExitCode: 1)
+        #expect(disagree.testsStatus.failToPass.failure == ["t.py::test_b[x"])
+        // Balanced brackets never prefix-match.
+        let exact = grade(parsed: parsed, failToPass: ["t.py::test_a"], passToPass: [], testExitCode: 1)
+        #expect(exact.testsStatus.failToPass.failure == ["t.py::test_a"])
+        // All failing (SKIPPED and FAILED): the worst is taken, so a P2P is not kept by the skip.
+        let failing = grade(parsed: parsed, failToPass: [], passToPass: ["t.py::test_c[p"], testExitCode: 1)
+        #expect(failing.testsStatus.passToPass.failure == ["t.py::test_c[p"])
+    }
+
     @Test("an empty FAIL_TO_PASS list with all PASS_TO_PASS passing is RESOLVED_FULL (SWE-bench's ratio of 1)")
     func emptyLists() {
         #expect(grade(parsed: log(["c": .passed]), failToPass: [], passToPass: ["c"], testExitCode: 0).resolution == .full)
