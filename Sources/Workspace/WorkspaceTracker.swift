@@ -5,9 +5,9 @@ import WardenCore
 /// Tracks the working tree of a checkout the agent works in, independently of the checkout's own git data.
 ///
 /// The tracker keeps a bare shadow repository in a state directory outside the checkout: its
-/// own object database (seeded with the base tree, so diffs survive `rm -rf .git`), its own
-/// file-backed index (whose stat cache makes snapshots incremental) and the checkout as its
-/// work tree. Nothing the agent can write inside the checkout (`.git/config`, `.git/index`,
+/// own object database (holding the base tree, or reading it from an `objectSource` outside
+/// the checkout, so diffs survive `rm -rf .git`), its own file-backed index (whose stat cache
+/// makes snapshots incremental) and the checkout as its work tree. Nothing the agent can write inside the checkout (`.git/config`, `.git/index`,
 /// `info/exclude`, hooks, refs) is read after initialisation, and the user's `.git/index`
 /// and `HEAD` are never written.
 ///
@@ -105,7 +105,7 @@ public final class WorkspaceTracker {
         }
         var commitID = try Self.lookupID(requested, odb: sourceOdb, context: checkout.path)
         var object: OpaquePointer?
-        try check(git_object_lookup(&object, sourceRepo, &commitID, GIT_OBJECT_ANY), "workspace.open", "base commit \(requested) is not in the checkout's object database", context: checkout.path)
+        try check(git_object_lookup(&object, sourceRepo, &commitID, GIT_OBJECT_ANY), "workspace.open", "base commit \(requested) is not in the checkout's object database\(alternate == nil ? "" : " nor in the object source")", context: checkout.path)
         defer { git_object_free(object) }
         var commit: OpaquePointer?
         try check(git_object_peel(&commit, object, GIT_OBJECT_COMMIT), "workspace.open", "\(requested) is not a commit", context: checkout.path)
