@@ -144,3 +144,26 @@ struct ParserTests {
         #expect(parsed.statuses == ["a": .passed, "b": .error])
     }
 }
+
+@Suite("Log parser scale")
+struct ParserScaleTests {
+    @Test("a 20,000-test log parses quickly for every line-based parser")
+    func largeLogs() {
+        let count = 20_000
+        let logs: [(LogParser, String)] = [
+            (.pytest, "=== short test summary info ===\n" + (0..<count).map { "PASSED t.py::test_\($0)[a b]" }.joined(separator: "\n")),
+            (.unittest, (0..<count).map { "test_\($0) (m.C.test_\($0)) ... ok" }.joined(separator: "\n")),
+            (.gotest, (0..<count).map { "    --- PASS: TestX/case_\($0) (0.00s)" }.joined(separator: "\n")),
+            (.cargo, (0..<count).map { "test m::t\($0) ... ok" }.joined(separator: "\n")),
+            (.tap, (0..<count).map { "    ok \($0) - case \($0)" }.joined(separator: "\n") + "\nok 1 - parent"),
+            (.xctest, (0..<count).map { "Test Case 'C.test\($0)' passed (0.001 seconds)" }.joined(separator: "\n")),
+        ]
+        for (parser, log) in logs {
+            let start = ContinuousClock.now
+            let parsed = parser.parse(log)
+            let elapsed = ContinuousClock.now - start
+            #expect(parsed.statuses.count >= count, "\(parser)")
+            #expect(elapsed < .seconds(10), "\(parser) took \(elapsed)")
+        }
+    }
+}
