@@ -32,7 +32,7 @@ public final class ShellSession: @unchecked Sendable {
         while builtin read -r -d '' -u 9 __warden_nonce && builtin read -r -d '' -u 9 __warden_command; do
           builtin eval "$__warden_command" 9<&- 8>&- 7>&-
           __warden_status=$?
-          builtin exec 1>&8 2>&7 </dev/null
+          command exec 1>&8 2>&7 </dev/null
           builtin printf '\036%s:%d:%s:%s\036' "$__warden_nonce" "$__warden_status" "$PWD" "$__warden_nonce"
           builtin printf '\036%s::%s\036' "$__warden_nonce" "$__warden_nonce" >&2
         done

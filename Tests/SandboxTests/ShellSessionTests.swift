@@ -61,6 +61,22 @@ struct ShellSessionTests {
         #expect(try shell.run("echo still here").stdout.text == "still here\n")
     }
 
+    @Test("a command that redirects the shell's own stdout or stderr does not break the framing")
+    func redirectedStreamsAreRestored() throws {
+        let checkout = try TempCheckout()
+        defer { checkout.cleanup() }
+        let shell = try makeShell(checkout)
+        defer { shell.close() }
+        let merged = try shell.run("exec 2>&1; echo out; echo err >&2", timeout: 10)
+        #expect(!merged.timedOut)
+        #expect(merged.stdout.text == "out\nerr\n")
+        let silenced = try shell.run("exec >/dev/null 2>&1; echo gone", timeout: 10)
+        #expect(!silenced.timedOut)
+        let after = try shell.run("echo back; echo warn >&2", timeout: 10)
+        #expect(after.stdout.text == "back\n")
+        #expect(after.stderr.text == "warn\n")
+    }
+
     @Test("flooding output is capped while it streams, keeping head and tail")
     func outputIsCapped() throws {
         let checkout = try TempCheckout()
