@@ -45,11 +45,24 @@ public struct TaskInstance: Sendable, Codable, Hashable {
     public var baseCommit: String?
     /// The gold fix, when the task has one (used by the oracle and by validation).
     public var goldPatch: String?
+    /// The hidden tests; never shown to the agent.
     public var testPatch: String?
+    public var failToPass: [String]
+    public var passToPass: [String]
+    /// Warden's additions for suites without images: the test command (`{test_files}` expands
+    /// to the files the test patch touches), the log parser's name, its timeout, and set-up
+    /// commands run with the set-up profile before the agent starts.
+    public var testCommand: String?
+    public var logParser: String?
+    public var timeoutSeconds: Double?
+    public var setup: [String]
+    /// Every other field of the row, kept as it was.
     public var extra: [String: JSONValue]
 
     public init(instanceID: String, problemStatement: String, hintsText: String? = nil, repo: String? = nil,
-                baseCommit: String? = nil, goldPatch: String? = nil, testPatch: String? = nil, extra: [String: JSONValue] = [:]) {
+                baseCommit: String? = nil, goldPatch: String? = nil, testPatch: String? = nil,
+                failToPass: [String] = [], passToPass: [String] = [], testCommand: String? = nil, logParser: String? = nil,
+                timeoutSeconds: Double? = nil, setup: [String] = [], extra: [String: JSONValue] = [:]) {
         self.instanceID = instanceID
         self.problemStatement = problemStatement
         self.hintsText = hintsText
@@ -57,6 +70,12 @@ public struct TaskInstance: Sendable, Codable, Hashable {
         self.baseCommit = baseCommit
         self.goldPatch = goldPatch
         self.testPatch = testPatch
+        self.failToPass = failToPass
+        self.passToPass = passToPass
+        self.testCommand = testCommand
+        self.logParser = logParser
+        self.timeoutSeconds = timeoutSeconds
+        self.setup = setup
         self.extra = extra
     }
 }

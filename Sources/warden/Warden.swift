@@ -11,7 +11,10 @@ struct Warden: AsyncParsableCommand {
             checkout, and every change they make to files is recorded through libgit2.
             """,
         version: WardenVersion.current,
-        subcommands: [DemoCommand.self, SolveCommand.self, ShowCommand.self, ReplayCommand.self, ExecCommand.self, ShellCommand.self],
+        subcommands: [
+            DemoCommand.self, SolveCommand.self, EvalCommand.self, TasksCommand.self, ShowCommand.self, ReplayCommand.self,
+            ExecCommand.self, ShellCommand.self,
+        ],
         defaultSubcommand: nil
     )
 }

@@ -1,0 +1,248 @@
+import Foundation
+import WardenCore
+import Workspace
+
+/// A problem with one row or task that did not stop the others from loading.
+public struct LoadProblem: Sendable, Hashable, CustomStringConvertible {
+    public var file: String
+    public var line: Int?
+    public var instanceID: String?
+    public var message: String
+
+    public var description: String {
+        var place = file
+        if let line { place += ":\(line)" }
+        if let instanceID { place += " (\(instanceID))" }
+        return "\(place): \(message)"
+    }
+}
+
+/// A task and the git repository holding its base commit.
+public struct SuiteTask: Sendable {
+    public var instance: TaskInstance
+    /// A git repository (normal or bare) containing `instance.baseCommit`.
+    public var repository: URL
+}
+
+/// Tasks loaded from a suite directory or a SWE-bench file.
+public struct TaskSuite: Sendable {
+    public var name: String
+    public var tasks: [SuiteTask]
+    /// Rows and tasks that could not be loaded, each naming its file and line.
+    public var problems: [LoadProblem]
+
+    /// Loads `reference`: a suite directory (`Tasks/starter`), one task directory inside a
+    /// suite (`Tasks/starter/warden__calcly-1`), or a SWE-bench `.jsonl`/`.json` file whose
+    /// repositories are found in `repos` (`DIR/OWNER__NAME` or `DIR/OWNER/NAME`).
+    /// Plain-file repositories are committed into `cache` with a fixed author and date.
+    public static func load(_ reference: String, repos: URL? = nil, cache: URL) throws -> TaskSuite {
+        let url = URL(fileURLWithPath: reference).standardizedFileURL
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
+            throw WardenError("tasks.missing", "no suite, task directory or tasks file at \(reference)")
+        }
+        if !isDirectory.boolValue {
+            return try SWEBenchFile.load(url, repos: repos)
+        }
+        if FileManager.default.fileExists(atPath: url.appendingPathComponent("task.json").path) {
+            var suite = try SuiteDirectory.load(url.deletingLastPathComponent(), only: url.lastPathComponent, cache: cache)
+            suite.name = url.lastPathComponent
+            return suite
+        }
+        return try SuiteDirectory.load(url, only: nil, cache: cache)
+    }
+
+    /// The tasks whose id matches `pattern` (a regular expression), at most `limit` of them.
+    public func filtered(_ pattern: String?, limit: Int? = nil) throws -> TaskSuite {
+        var result = self
+        if let pattern {
+            let regex: Regex<AnyRegexOutput>
+            do { regex = try Regex(pattern) } catch {
+                throw WardenError("tasks.filter", "not a regular expression: \(pattern)")
+            }
+            result.tasks = tasks.filter { $0.instance.instanceID.contains(regex) }
+        }
+        if let limit { result.tasks = Array(result.tasks.prefix(limit)) }
+        return result
+    }
+}
+
+/// Fields every source understands, read from one JSON object.
+enum TaskFields {
+    /// The fields that map to `TaskInstance` properties; the rest (created_at, version,
+    /// environment_setup_commit, anything new) stay in `extra`.
+    static let known: Set<String> = [
+        "instance_id", "repo", "base_commit", "patch", "test_patch", "problem_statement", "hints_text",
+        "FAIL_TO_PASS", "PASS_TO_PASS", "test_cmd", "log_parser", "timeout_s", "setup",
+    ]
+
+    /// Builds a task from a row; throws a message naming the bad field.
+    static func instance(from row: [String: JSONValue], problemStatement fallback: String? = nil) throws -> TaskInstance {
+        func string(_ key: String) throws -> String? {
+            switch row[key] {
+            case nil, .null?: return nil
+            case let .string(value)?: return value
+            default: throw TaskFieldError("\(key) must be a string")
+            }
+        }
+        /// SWE-bench stores test lists as JSON-encoded strings or as plain lists.
+        func list(_ key: String) throws -> [String] {
+            switch row[key] {
+            case nil, .null?: return []
+            case let .array(items)?:
+                return try items.map {
+                    guard case let .string(item) = $0 else { throw TaskFieldError("\(key) must list strings") }
+                    return item
+                }
+            case let .string(encoded)?:
+                guard let data = encoded.data(using: .utf8), let decoded = try? JSONDecoder().decode([String].self, from: data) else {
+                    throw TaskFieldError("\(key) is a string but not a JSON-encoded list of strings")
+                }
+                return decoded
+            default: throw TaskFieldError("\(key) must be a list of test ids")
+            }
+        }
+        guard let id = try string("instance_id"), !id.isEmpty else { throw TaskFieldError("instance_id is missing") }
+        guard let problem = try string("problem_statement") ?? fallback else { throw TaskFieldError("problem_statement is missing") }
+        var timeout: Double?
+        switch row["timeout_s"] {
+        case nil, .null?: break
+        case let .number(value)? where value > 0: timeout = value
+        default: throw TaskFieldError("timeout_s must be a positive number of seconds")
+        }
+        var setup: [String] = []
+        switch row["setup"] {
+        case nil, .null?: break
+        case let .string(command)?: setup = [command]
+        case .array?: setup = try list("setup")
+        default: throw TaskFieldError("setup must be a command or a list of commands")
+        }
+        return TaskInstance(
+            instanceID: id, problemStatement: problem, hintsText: try string("hints_text"), repo: try string("repo"),
+            baseCommit: try string("base_commit"), goldPatch: try string("patch"), testPatch: try string("test_patch"),
+            failToPass: try list("FAIL_TO_PASS"), passToPass: try list("PASS_TO_PASS"), testCommand: try string("test_cmd"),
+            logParser: try string("log_parser"), timeoutSeconds: timeout, setup: setup,
+            extra: row.filter { !known.contains($0.key) })
+    }
+}
+
+struct TaskFieldError: Error {
+    let message: String
+    init(_ message: String) { self.message = message }
+}
+
+/// A SWE-bench instances file: JSON lines, or one JSON list.
+enum SWEBenchFile {
+    static func load(_ url: URL, repos: URL?) throws -> TaskSuite {
+        let text: String
+        do { text = try String(contentsOf: url, encoding: .utf8) } catch {
+            throw WardenError("tasks.read", "cannot read the tasks file: \(error.localizedDescription)", context: url.path)
+        }
+        var rows: [(line: Int?, value: JSONValue?, error: String?)] = []
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        if trimmed.hasPrefix("[") {
+            guard case let .array(items)? = try? JSONDecoder().decode(JSONValue.self, from: Data(trimmed.utf8)) else {
+                throw WardenError("tasks.invalid", "the file starts with [ but is not a JSON list", context: url.path)
+            }
+            rows = items.map { (nil, $0, nil) }
+        } else {
+            for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+                let content = line.trimmingCharacters(in: .whitespaces)
+                if content.isEmpty { continue }
+                if let value = try? JSONDecoder().decode(JSONValue.self, from: Data(content.utf8)) {
+                    rows.append((index + 1, value, nil))
+                } else {
+                    rows.append((index + 1, nil, "not valid JSON"))
+                }
+            }
+        }
+        var suite = TaskSuite(name: url.deletingPathExtension().lastPathComponent, tasks: [], problems: [])
+        var seen = Set<String>()
+        for (position, row) in rows.enumerated() {
+            let line = row.line ?? position + 1
+            func problem(_ message: String, _ id: String? = nil) {
+                suite.problems.append(LoadProblem(file: url.path, line: line, instanceID: id, message: message))
+            }
+            guard let value = row.value else { problem(row.error ?? "unreadable row"); continue }
+            guard case let .object(object) = value else { problem("a row must be a JSON object"); continue }
+            let instance: TaskInstance
+            do { instance = try TaskFields.instance(from: object) } catch let error as TaskFieldError {
+                problem(error.message)
+                continue
+            }
+            guard seen.insert(instance.instanceID).inserted else { problem("duplicate instance_id", instance.instanceID); continue }
+            guard instance.baseCommit != nil else { problem("base_commit is missing", instance.instanceID); continue }
+            guard let name = instance.repo, name.split(separator: "/").count == 2 else {
+                problem("repo must be OWNER/NAME", instance.instanceID)
+                continue
+            }
+            guard let repos else {
+                problem("repository \(name) is needed: pass --repos DIR holding DIR/\(name.replacingOccurrences(of: "/", with: "__")) (a clone or bare mirror)", instance.instanceID)
+                continue
+            }
+            let candidates = [repos.appendingPathComponent(name.replacingOccurrences(of: "/", with: "__")), repos.appendingPathComponent(name)]
+            guard let repository = candidates.first(where: { FileManager.default.fileExists(atPath: $0.path) }) else {
+                problem("repository \(name) not found: looked for \(candidates.map(\.path).joined(separator: " and ")); "
+                        + "provide it with `git clone --mirror <url-of-\(name)> \(candidates[0].path)`", instance.instanceID)
+                continue
+            }
+            suite.tasks.append(SuiteTask(instance: instance, repository: repository))
+        }
+        return suite
+    }
+}
+
+/// A suite directory: one folder per task with task.json, issue.md, gold.patch, test.patch and
+/// repo/ (the repository's plain files at the base commit).
+enum SuiteDirectory {
+    static func load(_ directory: URL, only: String?, cache: URL) throws -> TaskSuite {
+        let entries: [String]
+        do { entries = try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() } catch {
+            throw WardenError("tasks.read", "cannot list the suite: \(error.localizedDescription)", context: directory.path)
+        }
+        var suite = TaskSuite(name: directory.lastPathComponent, tasks: [], problems: [])
+        for entry in entries where only == nil || entry == only {
+            let folder = directory.appendingPathComponent(entry)
+            let taskFile = folder.appendingPathComponent("task.json")
+            guard FileManager.default.fileExists(atPath: taskFile.path) else { continue }
+            do {
+                suite.tasks.append(try loadTask(folder, cache: cache))
+            } catch let error as WardenError {
+                suite.problems.append(LoadProblem(file: error.context ?? taskFile.path, line: nil, instanceID: entry, message: error.message))
+            }
+        }
+        return suite
+    }
+
+    static func loadTask(_ folder: URL, cache: URL) throws -> SuiteTask {
+        let taskFile = folder.appendingPathComponent("task.json")
+        func read(_ name: String) -> String? { try? String(contentsOf: folder.appendingPathComponent(name), encoding: .utf8) }
+        guard let text = read("task.json"),
+              case let .object(row)? = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) else {
+            throw WardenError("tasks.invalid", "task.json is not a JSON object", context: taskFile.path)
+        }
+        var instance: TaskInstance
+        do { instance = try TaskFields.instance(from: row, problemStatement: read("issue.md")) } catch let error as TaskFieldError {
+            throw WardenError("tasks.invalid", error.message, context: taskFile.path)
+        }
+        instance.goldPatch = instance.goldPatch ?? read("gold.patch")
+        instance.testPatch = instance.testPatch ?? read("test.patch")
+        let files = folder.appendingPathComponent("repo")
+        guard FileManager.default.fileExists(atPath: files.path) else {
+            throw WardenError("tasks.invalid", "the task has no repo/ folder with its files", context: folder.path)
+        }
+        // Committed with a fixed author and date: the base commit id is the same on every machine.
+        let repository = cache.appendingPathComponent(instance.instanceID)
+        try? FileManager.default.removeItem(at: repository)
+        try FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true)
+        do { try FileManager.default.copyItem(at: files, to: repository) } catch {
+            throw WardenError("tasks.invalid", "cannot copy the task's files: \(error.localizedDescription)", context: files.path)
+        }
+        let commit = try RepositoryBuilder.commitAll(in: repository, message: "\(instance.repo ?? instance.instanceID): base for \(instance.instanceID)")
+        if let declared = instance.baseCommit, declared != commit {
+            throw WardenError("tasks.invalid", "base_commit \(declared) does not match the commit of repo/ (\(commit))", context: taskFile.path)
+        }
+        instance.baseCommit = commit
+        return SuiteTask(instance: instance, repository: repository)
+    }
+}
