@@ -30,15 +30,20 @@ public struct AgentLoop: Sendable {
     public var environment: AgentEnvironment
     public var configuration: AgentConfiguration
     public var reviewer: (any ActionReviewer)?
+    /// Scores the patch (the submission, else the final diff) before the final record is
+    /// written, so the score lands in it. Nil skips scoring.
+    public var scorer: (@Sendable (String) async -> JSONValue?)?
     public var onEvent: @Sendable (AgentEvent) -> Void
 
     public init(task: TaskInstance, model: any ModelClient, environment: AgentEnvironment, configuration: AgentConfiguration,
-                reviewer: (any ActionReviewer)? = nil, onEvent: @escaping @Sendable (AgentEvent) -> Void = { _ in }) {
+                reviewer: (any ActionReviewer)? = nil, scorer: (@Sendable (String) async -> JSONValue?)? = nil,
+                onEvent: @escaping @Sendable (AgentEvent) -> Void = { _ in }) {
         self.task = task
         self.model = model
         self.environment = environment
         self.configuration = configuration
         self.reviewer = reviewer
+        self.scorer = scorer
         self.onEvent = onEvent
     }
 
@@ -189,13 +194,14 @@ public struct AgentLoop: Sendable {
 
         // 9. The final record: always written, with the diff even when nothing was submitted.
         let finalDiff = (try? environment.tracker.diff()) ?? ""
+        let score = await scorer?(submission ?? finalDiff)
         let elapsed = clock.now - started
         let final = TrajectoryFinal(
             endedAt: timestamp(), exitStatus: ending?.0 ?? .cancelled, detail: ending?.1, submission: submission,
             finalDiff: finalDiff, steps: steps, formatErrors: formatErrors, promptTokens: promptTokens,
             completionTokens: completionTokens,
             wallTimeMs: Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15,
-            modelVersions: modelVersions)
+            modelVersions: modelVersions, score: score)
         try writer.append(final)
         onEvent(.finished(final))
         return final

@@ -2,6 +2,7 @@ import Agent
 import ArgumentParser
 import Foundation
 import Sandbox
+import Tasks
 import WardenCore
 import Workspace
 
@@ -31,7 +32,12 @@ struct ReplayCommand: AsyncParsableCommand {
         defer { try? FileManager.default.removeItem(at: work) }
         let checkout = work.appendingPathComponent("checkout"), state = work.appendingPathComponent("state")
         try FileManager.default.createDirectory(at: state, withIntermediateDirectories: true)
-        try WorkspaceTracker.materialize(source: URL(fileURLWithPath: source), commit: recorded.header.baseCommit, into: checkout)
+        var repository = URL(fileURLWithPath: source)
+        if isTaskDirectory(source) {
+            // A suite task: its plain files are committed again, to the same base commit.
+            repository = try TaskSuite.load(source, cache: work.appendingPathComponent("repos")).tasks.first?.repository ?? repository
+        }
+        try WorkspaceTracker.materialize(source: repository, commit: recorded.header.baseCommit, into: checkout)
         let tracker = try WorkspaceTracker(checkout: checkout, stateDirectory: state)
         let configuration = recorded.header.configuration
         let jail = try JailConfiguration(profile: try SandboxProfile.load(profile ?? recorded.header.sandboxProfile), checkout: checkout)

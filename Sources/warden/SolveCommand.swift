@@ -2,6 +2,8 @@ import Agent
 import ArgumentParser
 import Foundation
 import Sandbox
+import Scoring
+import Tasks
 import WardenCore
 import Workspace
 
@@ -11,11 +13,26 @@ struct SolveCommand: AsyncParsableCommand {
         commandName: "solve",
         abstract: "Let a model solve an issue in a jailed fresh checkout, recording every step.",
         discussion: """
-            The agent works on a fresh checkout of the repository's HEAD, never on your working tree.
-            The trajectory (one JSON line per step) and the patch go to --out; --apply applies the
-            patch to your tree at the end. Ctrl-C ends the episode cleanly with status cancelled.
+            Either a suite task (`warden solve Tasks/starter/warden__calcly-1`, or a suite or SWE-bench
+            file with --instance ID), scored by its hidden tests at the end unless --no-score; or an
+            issue on your own repository (--repo PATH --issue FILE): the agent works on a fresh
+            checkout of its HEAD, never on your working tree, and --apply applies the patch to your
+            tree at the end. The trajectory (one JSON line per step) and the patch go to --out.
+            Ctrl-C ends the episode cleanly with status cancelled.
             """
     )
+
+    @Argument(help: "A suite task directory, or a suite / SWE-bench file with --instance.")
+    var task: String?
+
+    @Option(name: .long, help: "The instance id to take from a suite or SWE-bench file.")
+    var instance: String?
+
+    @Option(name: .long, help: "Folder of repositories for SWE-bench files: DIR/OWNER__NAME or DIR/OWNER/NAME.")
+    var repos: String?
+
+    @Flag(name: .long, help: "Do not score a suite task's submission.")
+    var noScore = false
 
     @Option(name: .long, help: "The repository to work on (its HEAD is checked out afresh).")
     var repo: String = "."
@@ -56,7 +73,10 @@ struct SolveCommand: AsyncParsableCommand {
     var quiet = false
 
     func validate() throws {
-        if (issue == nil) == (issueText == nil) { throw ValidationError("give the issue with --issue FILE or --issue-text TEXT") }
+        if task == nil && (issue == nil) == (issueText == nil) {
+            throw ValidationError("give a suite task, or the issue with --issue FILE or --issue-text TEXT")
+        }
+        if task != nil && apply { throw ValidationError("--apply is for your own repository (--repo), not for suite tasks") }
     }
 
     func run() async throws {
@@ -66,31 +86,16 @@ struct SolveCommand: AsyncParsableCommand {
         if let value = maxSteps { configuration.limits.maxSteps = value }
         let handler = try actionProtocol(named: configuration.protocol)
 
-        let repository = URL(fileURLWithPath: repo).standardizedFileURL
-        let problem: String
-        if let issue {
-            do { problem = try String(contentsOfFile: issue, encoding: .utf8) } catch {
-                throw WardenError("solve.issue", "cannot read the issue: \(error.localizedDescription)", context: issue)
-            }
-        } else {
-            problem = issueText ?? ""
-        }
-        let gold = try goldPatch.map { path in
-            do { return try String(contentsOfFile: path, encoding: .utf8) } catch {
-                throw WardenError("solve.gold", "cannot read the gold patch: \(error.localizedDescription)", context: path)
-            }
-        }
-        let task = TaskInstance(instanceID: repository.lastPathComponent + "-issue", problemStatement: problem,
-                                repo: repository.path, goldPatch: gold)
-
-        let output = URL(fileURLWithPath: out ?? "warden-runs/\(task.instanceID)-\(Int(Date().timeIntervalSince1970))")
         let work = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("warden-solve-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: work) }
+        let (task, repository) = try resolveTask(cache: work.appendingPathComponent("repos"))
+        let gold = task.goldPatch
+        let output = URL(fileURLWithPath: out ?? "warden-runs/\(task.instanceID)-\(Int(Date().timeIntervalSince1970))")
         let checkout = work.appendingPathComponent("checkout")
         let state = work.appendingPathComponent("state")
         try FileManager.default.createDirectory(at: state, withIntermediateDirectories: true)
-        try WorkspaceTracker.materialize(source: repository, commit: "HEAD", into: checkout)
-        let tracker = try WorkspaceTracker(checkout: checkout, stateDirectory: state)
+        try WorkspaceTracker.materialize(source: repository, commit: task.baseCommit ?? "HEAD", into: checkout)
+        let tracker = try WorkspaceTracker(checkout: checkout, stateDirectory: state, objectSource: repository)
         let jail = try JailConfiguration(profile: try SandboxProfile.load(configuration.sandboxProfile), checkout: checkout)
         let shell = ShellSession(configuration: jail)
         defer { shell.close() }
@@ -98,13 +103,32 @@ struct SolveCommand: AsyncParsableCommand {
         let client = try modelOptions.makeClient(goldPatch: gold, protocol: handler)
 
         let printer = EpisodePrinter(quiet: quiet)
+        var scorer: (@Sendable (String) async -> JSONValue?)?
+        if self.task != nil && !noScore {
+            let evaluator = Evaluator(profile: try SandboxProfile.load("tests"), setupProfile: try? SandboxProfile.load("setup"), workRoot: work)
+            let scoreDirectory = output.appendingPathComponent("score")
+            scorer = { patch in
+                do {
+                    let result = try await evaluator.evaluate(task, repository: repository, patch: patch, output: scoreDirectory)
+                    writeStandardError("warden solve: \(result.resolved ? "RESOLVED" : "not resolved")"
+                        + " (\(result.resolution?.rawValue ?? result.error ?? "no grade")); logs in \(scoreDirectory.path)\n")
+                    return try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(result))
+                } catch {
+                    writeStandardError("warden solve: scoring failed: \(error)\n")
+                    return .object(["error": .string("\(error)")])
+                }
+            }
+        }
         let loop = AgentLoop(task: task, model: client, environment: environment, configuration: configuration,
-                             reviewer: confirm ? TerminalReviewer() : nil, onEvent: printer.show)
+                             reviewer: confirm ? TerminalReviewer() : nil, scorer: scorer, onEvent: printer.show)
         let writer = try TrajectoryWriter(url: output.appendingPathComponent("trajectory.jsonl"))
         writeStandardError("warden solve: \(task.instanceID) with \(client.name), protocol \(configuration.protocol); trajectory in \(writer.url.path)\n")
 
         // Ctrl-C and SIGTERM cancel the episode; the loop still writes its final record.
-        let episode = Task { try await loop.run(writingTo: writer, sourceRepository: repository.path, wardenVersion: WardenVersion.current) }
+        // Suite directories commit their plain files afresh each run: replay rebuilds from the task folder.
+        let source = self.task.map { isTaskDirectory($0) ? URL(fileURLWithPath: $0).standardizedFileURL.path : repository.path }
+            ?? repository.path
+        let episode = Task { try await loop.run(writingTo: writer, sourceRepository: source, wardenVersion: WardenVersion.current) }
         let signals = SignalCancellation { episode.cancel() }
         defer { signals.stop() }
         let final: TrajectoryFinal
@@ -131,6 +155,42 @@ struct SolveCommand: AsyncParsableCommand {
         default: throw ExitCode(1)
         }
     }
+
+    /// The suite task named on the command line, or an issue on the user's repository.
+    private func resolveTask(cache: URL) throws -> (TaskInstance, URL) {
+        if let reference = self.task {
+            var suite = try TaskSuite.load(reference, repos: repos.map { URL(fileURLWithPath: $0) }, cache: cache)
+            if let instance { suite.tasks = suite.tasks.filter { $0.instance.instanceID == instance } }
+            for problem in suite.problems { writeStandardError("warden: \(problem)\n") }
+            guard suite.tasks.count == 1, let chosen = suite.tasks.first else {
+                throw WardenError("solve.task", suite.tasks.isEmpty
+                    ? "no loadable task \(instance.map { "with id \($0) " } ?? "")in \(reference)"
+                    : "\(reference) holds \(suite.tasks.count) tasks; choose one with --instance ID")
+            }
+            return (chosen.instance, chosen.repository)
+        }
+        let repository = URL(fileURLWithPath: repo).standardizedFileURL
+        let problem: String
+        if let issue {
+            do { problem = try String(contentsOfFile: issue, encoding: .utf8) } catch {
+                throw WardenError("solve.issue", "cannot read the issue: \(error.localizedDescription)", context: issue)
+            }
+        } else {
+            problem = issueText ?? ""
+        }
+        let gold = try goldPatch.map { path in
+            do { return try String(contentsOfFile: path, encoding: .utf8) } catch {
+                throw WardenError("solve.gold", "cannot read the gold patch: \(error.localizedDescription)", context: path)
+            }
+        }
+        return (TaskInstance(instanceID: repository.lastPathComponent + "-issue", problemStatement: problem,
+                             repo: repository.path, goldPatch: gold), repository)
+    }
+}
+
+/// True for a suite task folder (it holds task.json).
+func isTaskDirectory(_ path: String) -> Bool {
+    FileManager.default.fileExists(atPath: URL(fileURLWithPath: path).appendingPathComponent("task.json").path)
 }
 
 /// Cancels work on SIGINT or SIGTERM.
