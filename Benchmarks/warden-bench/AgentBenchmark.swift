@@ -46,9 +46,9 @@ private func runOneEpisode(_ commands: [String]) async throws -> [Double] {
 
     let marks = Mutex<[(ContinuousClock.Instant, Double)]>([])
     let loop = AgentLoop(task: TaskInstance(instanceID: "bench", problemStatement: "Fix add."), model: model, environment: environment,
-                         configuration: AgentConfiguration()) { event in
+                         configuration: AgentConfiguration(), onEvent: { event in
         if case let .step(step) = event { marks.withLock { $0.append((.now, step.durationMs)) } }
-    }
+    })
     let writer = try TrajectoryWriter(url: root.appendingPathComponent("trajectory.jsonl"))
     let start = ContinuousClock.now
     _ = try await loop.run(writingTo: writer, wardenVersion: "bench")
