@@ -53,6 +53,9 @@ let package = Package(
         // Task sources: suite directories and SWE-bench JSONL/JSON files.
         .target(name: "Tasks", dependencies: ["WardenCore", "Workspace"], path: "Sources/TaskSources"),
 
+        // Batch runs: attempts, results, resume, shards, merge, pass@k, SFT export.
+        .target(name: "Runs", dependencies: ["WardenCore", "Agent", "Scoring", "Tasks", "Sandbox", "Workspace"]),
+
         // The single-threaded helper that builds a jail and execs bash. No Foundation, no threads.
         // Release builds link a static Swift runtime: the helper starts for every jail and
         // loading libswiftCore.so costs milliseconds. (Debug keeps it dynamic: the flag would
@@ -66,7 +69,7 @@ let package = Package(
         .executableTarget(
             name: "warden",
             dependencies: [
-                "WardenCore", "Sandbox", "Workspace", "Models", "Agent", "Scoring", "Tasks",
+                "WardenCore", "Sandbox", "Workspace", "Models", "Agent", "Scoring", "Tasks", "Runs",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -91,6 +94,7 @@ let package = Package(
         ),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "Models", "Sandbox", "Workspace", "warden-jail"]),
         .testTarget(name: "ScoringTests", dependencies: ["Scoring", "Tasks", "Sandbox", "Workspace", "warden-jail"], resources: [.copy("Golden")]),
+        .testTarget(name: "RunsTests", dependencies: ["Runs", "Agent", "WardenCore"]),
         .testTarget(name: "WardenCLITests", dependencies: ["warden", "warden-jail"]),
     ]
 )
