@@ -1,0 +1,332 @@
+import Agent
+import Foundation
+import Sandbox
+import Scoring
+import Synchronization
+import Tasks
+import WardenCore
+import Workspace
+
+/// The configuration of a run, saved as `RUN_DIR/config.json`. Resuming with a different one
+/// is refused unless forced; the worker count is not part of it (it may change freely).
+public struct RunSettings: Sendable, Codable, Hashable {
+    public var suite: String
+    public var filter: String?
+    public var limit: Int?
+    public var attempts: Int
+    /// The model spec (`oracle`, `replay:FILE`, `openai:URL`) and its sampling settings.
+    public var model: String
+    public var modelSettings: [String: String]
+    public var agent: AgentConfiguration
+    /// `I/N`, or nil for the whole run.
+    public var shard: String?
+    /// Every task of the run (all shards), so reports count tasks with no finished attempt.
+    public var taskIDs: [String]
+    public var wardenVersion: String
+
+    public init(suite: String, filter: String?, limit: Int?, attempts: Int, model: String, modelSettings: [String: String],
+                agent: AgentConfiguration, shard: String?, taskIDs: [String], wardenVersion: String) {
+        self.suite = suite
+        self.filter = filter
+        self.limit = limit
+        self.attempts = attempts
+        self.model = model
+        self.modelSettings = modelSettings
+        self.agent = agent
+        self.shard = shard
+        self.taskIDs = taskIDs.sorted()
+        self.wardenVersion = wardenVersion
+    }
+
+    /// The fields where `other` differs, for a refusal a user can act on.
+    public func differences(from other: RunSettings) -> [String] {
+        var fields: [String] = []
+        if suite != other.suite { fields.append("suite (\(other.suite) -> \(suite))") }
+        if filter != other.filter { fields.append("filter") }
+        if limit != other.limit { fields.append("limit") }
+        if attempts != other.attempts { fields.append("attempts (\(other.attempts) -> \(attempts))") }
+        if model != other.model { fields.append("model (\(other.model) -> \(model))") }
+        if modelSettings != other.modelSettings { fields.append("model settings") }
+        if agent != other.agent { fields.append("agent configuration (protocol, limits, templates or profile)") }
+        if shard != other.shard { fields.append("shard (\(other.shard ?? "none") -> \(shard ?? "none"))") }
+        if taskIDs != other.taskIDs { fields.append("the suite's tasks") }
+        return fields
+    }
+}
+
+/// One attempt to run: a task and a 1-based attempt number.
+public struct PlannedAttempt: Sendable, Hashable {
+    public var instanceID: String
+    public var attempt: Int
+    public var key: String { "\(instanceID)#\(attempt)" }
+}
+
+/// Which attempts a run (or one shard of it) owns.
+public enum AttemptPlan {
+    /// Every task's attempts 1...K in a stable order; with a shard `I/N`, the attempts whose
+    /// key hashes (FNV-1a) to I-1 modulo N, so shards are disjoint, cover everything, and do not
+    /// depend on the order tasks were listed in.
+    public static func attempts(for taskIDs: [String], attempts: Int, shard: (index: Int, count: Int)?) -> [PlannedAttempt] {
+        let all = taskIDs.sorted().flatMap { id in (1...max(1, attempts)).map { PlannedAttempt(instanceID: id, attempt: $0) } }
+        guard let shard else { return all }
+        return all.filter { Int(fnv1a($0.key) % UInt64(shard.count)) == shard.index - 1 }
+    }
+
+    /// Parses `I/N` with 1 <= I <= N.
+    public static func parseShard(_ text: String) -> (index: Int, count: Int)? {
+        let parts = text.split(separator: "/").compactMap { Int($0) }
+        guard parts.count == 2, parts[1] >= 1, (1...parts[1]).contains(parts[0]) else { return nil }
+        return (parts[0], parts[1])
+    }
+
+    static func fnv1a(_ text: String) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 {
+            hash ^= UInt64(byte)
+            hash &*= 0x0000_0100_0000_01b3
+        }
+        return hash
+    }
+}
+
+/// Live state of a run for progress displays.
+public final class RunProgress: Sendable {
+    public struct Snapshot: Sendable {
+        public var done: Int
+        public var total: Int
+        public var resolved: Int
+        public var statuses: [String: Int]
+        /// What each busy worker is doing: task, attempt and step.
+        public var workers: [String: String]
+        public var started: ContinuousClock.Instant
+    }
+
+    private let state: Mutex<Snapshot>
+
+    init(total: Int) {
+        state = Mutex(Snapshot(done: 0, total: total, resolved: 0, statuses: [:], workers: [:], started: .now))
+    }
+
+    public var snapshot: Snapshot { state.withLock { $0 } }
+
+    func working(_ key: String, _ activity: String) { state.withLock { $0.workers[key] = activity } }
+
+    func finished(_ key: String, result: AttemptResult?) {
+        state.withLock {
+            $0.workers[key] = nil
+            guard let result else { return }
+            $0.done += 1
+            if result.resolved { $0.resolved += 1 }
+            $0.statuses[result.exitStatus.rawValue, default: 0] += 1
+        }
+    }
+}
+
+/// Appends result rows with one write each, synced to disk, so a kill loses nothing finished.
+actor ResultsLog {
+    private let descriptor: Int32
+    private let encoder: JSONEncoder
+
+    init(_ url: URL) throws {
+        descriptor = open(url.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw WardenError("run.results", "cannot open results.jsonl: \(String(cString: strerror(errno)))", context: url.path)
+        }
+        encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    }
+
+    deinit { close(descriptor) }
+
+    func append(_ row: AttemptResult) throws {
+        var line = try encoder.encode(row)
+        line.append(0x0a)
+        let written = line.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        guard written == line.count else { throw WardenError("run.results", "cannot append to results.jsonl: \(String(cString: strerror(errno)))") }
+        fsync(descriptor)
+    }
+}
+
+/// Runs K attempts of every task with at most N episodes at a time, scoring each, writing
+/// trajectories and result rows as they finish. Resuming skips finished attempts.
+public struct BatchRunner: Sendable {
+    public var directory: URL
+    public var settings: RunSettings
+    public var suite: TaskSuite
+    public var workers: Int
+    public var agentProfile: SandboxProfile
+    public var evaluator: Evaluator
+    /// A model for one attempt (stateful clients such as replay and the oracle need their own).
+    public var makeModel: @Sendable (TaskInstance) throws -> any ModelClient
+    public var progress: RunProgress
+
+    public init(directory: URL, settings: RunSettings, suite: TaskSuite, workers: Int, agentProfile: SandboxProfile,
+                evaluator: Evaluator, makeModel: @escaping @Sendable (TaskInstance) throws -> any ModelClient) {
+        self.directory = directory
+        self.settings = settings
+        self.suite = suite
+        self.workers = workers
+        self.agentProfile = agentProfile
+        self.evaluator = evaluator
+        self.makeModel = makeModel
+        let plan = AttemptPlan.attempts(for: suite.tasks.map(\.instance.instanceID), attempts: settings.attempts,
+                                        shard: settings.shard.flatMap(AttemptPlan.parseShard))
+        self.progress = RunProgress(total: plan.count)
+    }
+
+    public var plan: [PlannedAttempt] {
+        AttemptPlan.attempts(for: suite.tasks.map(\.instance.instanceID), attempts: settings.attempts,
+                             shard: settings.shard.flatMap(AttemptPlan.parseShard))
+    }
+
+    /// Checks or writes config.json. A directory made with another configuration is refused
+    /// unless `force`.
+    public func prepareDirectory(force: Bool) throws {
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("trajectories"), withIntermediateDirectories: true)
+        let configURL = directory.appendingPathComponent("config.json")
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        if let data = try? Data(contentsOf: configURL) {
+            guard let existing = try? JSONDecoder().decode(RunSettings.self, from: data) else {
+                if !force {
+                    throw WardenError("run.config", "\(configURL.path) is not a Warden run configuration; use another --out, or --force to overwrite it")
+                }
+                try atomicWrite(encoder.encode(settings), to: configURL)
+                return
+            }
+            let differences = settings.differences(from: existing)
+            if !differences.isEmpty && !force {
+                throw WardenError("run.config", "\(directory.path) holds a run with another configuration (\(differences.joined(separator: "; "))); "
+                    + "use another --out, or --force to continue it with the new one")
+            }
+        }
+        try atomicWrite(encoder.encode(settings), to: configURL)
+    }
+
+    /// Runs every unfinished attempt. Cancellation (SIGINT) stops new work; running episodes end
+    /// as cancelled and are left unfinished, so the next run redoes them.
+    public func run() async throws -> BatchReport {
+        let resultsURL = directory.appendingPathComponent("results.jsonl")
+        let planned = Set(plan.map(\.key))
+        let earlier = readResults(resultsURL).filter { planned.contains($0.key) }
+        let finished = Set(earlier.map(\.key))
+        let todo = plan.filter { !finished.contains($0.key) }
+        for row in earlier { progress.finished(row.key, result: row) }
+        let log = try ResultsLog(resultsURL)
+        let tasks = Dictionary(uniqueKeysWithValues: suite.tasks.map { ($0.instance.instanceID, $0) })
+
+        await withTaskGroup(of: Void.self) { group in
+            var iterator = todo.makeIterator()
+            func startNext() -> Bool {
+                guard !Task.isCancelled, let planned = iterator.next(), let task = tasks[planned.instanceID] else { return false }
+                group.addTask {
+                    let row = await attempt(planned, task: task)
+                    if let row { try? await log.append(row) }
+                    progress.finished(planned.key, result: row)
+                }
+                return true
+            }
+            for _ in 0..<max(1, workers) where startNext() {}
+            while await group.next() != nil {
+                _ = startNext()
+            }
+        }
+        return try writeSummaries()
+    }
+
+    /// One attempt: a fresh checkout and jail, the agent loop, scoring. Nil when it was cancelled.
+    func attempt(_ planned: PlannedAttempt, task: SuiteTask) async -> AttemptResult? {
+        let instance = task.instance
+        let relative = "trajectories/\(instance.instanceID)/\(planned.attempt).jsonl"
+        progress.working(planned.key, "\(instance.instanceID) #\(planned.attempt): starting")
+        let work = evaluator.workRoot.appendingPathComponent("attempt-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: work) }
+        func failed(_ error: Error) -> AttemptResult {
+            AttemptResult(instanceID: instance.instanceID, attempt: planned.attempt, exitStatus: .sandboxError, resolved: false,
+                          resolution: nil, failToPassPassed: 0, failToPassTotal: instance.failToPass.count, passToPassPassed: 0,
+                          passToPassTotal: instance.passToPass.count, steps: 0, formatErrors: 0, promptTokens: 0, completionTokens: 0,
+                          episodeSeconds: 0, scoreSeconds: 0, modelVersions: [], patch: "", submitted: false, trajectory: relative,
+                          error: "\(error)")
+        }
+        do {
+            let checkout = work.appendingPathComponent("checkout"), state = work.appendingPathComponent("state")
+            try FileManager.default.createDirectory(at: state, withIntermediateDirectories: true)
+            try WorkspaceTracker.materialize(source: task.repository, commit: instance.baseCommit ?? "HEAD", into: checkout)
+            let tracker = try WorkspaceTracker(checkout: checkout, stateDirectory: state, objectSource: task.repository)
+            let shell = ShellSession(configuration: try JailConfiguration(profile: agentProfile, checkout: checkout))
+            defer { shell.close() }
+            let environment = AgentEnvironment(shell: shell, tracker: tracker, observationCharacters: settings.agent.observationCharacters)
+            let model = try makeModel(instance)
+            let evaluator = self.evaluator
+            let scoreTime = Mutex(0.0)
+            let scorer: @Sendable (String) async -> JSONValue? = { patch in
+                let started = ContinuousClock.now
+                defer { scoreTime.withLock { $0 = seconds(since: started) } }
+                guard let result = try? await evaluator.evaluate(instance, repository: task.repository, patch: patch) else { return nil }
+                return try? JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(result))
+            }
+            let progress = self.progress
+            let loop = AgentLoop(task: instance, model: model, environment: environment, configuration: settings.agent, scorer: scorer,
+                                 onEvent: { event in
+                                     if case let .step(step) = event {
+                                         progress.working(planned.key, "\(instance.instanceID) #\(planned.attempt): step \(step.index)")
+                                     }
+                                 })
+            let writer = try TrajectoryWriter(url: directory.appendingPathComponent(relative))
+            let final = try await loop.run(writingTo: writer, sourceRepository: task.repository.path, wardenVersion: settings.wardenVersion)
+            if final.exitStatus == .cancelled && Task.isCancelled { return nil }
+            let score = final.score.flatMap { try? JSONDecoder().decode(EvaluationResult.self, from: JSONEncoder().encode($0)) }
+            return AttemptResult(
+                instanceID: instance.instanceID, attempt: planned.attempt, exitStatus: final.exitStatus, resolved: score?.resolved ?? false,
+                resolution: score?.resolution?.rawValue, failToPassPassed: score?.testsStatus?.failToPass.success.count ?? 0,
+                failToPassTotal: instance.failToPass.count, passToPassPassed: score?.testsStatus?.passToPass.success.count ?? 0,
+                passToPassTotal: instance.passToPass.count, steps: final.steps, formatErrors: final.formatErrors,
+                promptTokens: final.promptTokens, completionTokens: final.completionTokens,
+                episodeSeconds: final.wallTimeMs / 1000 - scoreTime.withLock { $0 }, scoreSeconds: scoreTime.withLock { $0 },
+                modelVersions: final.modelVersions, patch: final.submission ?? final.finalDiff, submitted: final.submission != nil,
+                trajectory: relative, error: score == nil ? "scoring failed" : nil)
+        } catch {
+            if Task.isCancelled { return nil }
+            return failed(error)
+        }
+    }
+
+    /// Rewrites preds.jsonl and report.json from results.jsonl.
+    @discardableResult
+    public func writeSummaries() throws -> BatchReport {
+        try Self.writeSummaries(directory: directory, taskIDs: settings.taskIDs, attempts: settings.attempts, modelName: settings.model)
+    }
+
+    public static func writeSummaries(directory: URL, taskIDs: [String], attempts: Int, modelName: String) throws -> BatchReport {
+        let results = readResults(directory.appendingPathComponent("results.jsonl"))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var predictions = Data()
+        let first = Dictionary(grouping: results, by: \.instanceID).compactMapValues { rows in rows.min { $0.attempt < $1.attempt } }
+        for id in first.keys.sorted() {
+            guard let row = first[id] else { continue }
+            predictions += try encoder.encode(["instance_id": id, "model_name_or_path": modelName, "model_patch": row.patch])
+            predictions.append(0x0a)
+        }
+        try atomicWrite(predictions, to: directory.appendingPathComponent("preds.jsonl"))
+        let report = BatchReport(results: results, taskIDs: taskIDs, attemptsPerTask: attempts)
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try atomicWrite(encoder.encode(report), to: directory.appendingPathComponent("report.json"))
+        return report
+    }
+}
+
+func seconds(since start: ContinuousClock.Instant) -> Double {
+    let elapsed = ContinuousClock.now - start
+    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+}
+
+/// Writes through a temporary file and a rename, so readers never see half a file.
+func atomicWrite(_ data: Data, to url: URL) throws {
+    let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp")
+    try data.write(to: temporary)
+    if rename(temporary.path, url.path) != 0 {
+        try? FileManager.default.removeItem(at: temporary)
+        throw WardenError("run.write", "cannot replace \(url.path): \(String(cString: strerror(errno)))")
+    }
+}
