@@ -270,3 +270,122 @@ struct SolveCLITests {
         #expect(final["exitStatus"] as? String == "cancelled")
     }
 }
+
+@Suite("warden run, resume, shards and merge")
+struct RunCLITests {
+    static let filter = "jsonptr-1|strutil|wrapkit"
+
+    static func report(_ directory: URL) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: directory.appendingPathComponent("report.json"))) as? [String: Any])
+    }
+
+    static func resultKeys(_ directory: URL) throws -> [String] {
+        try String(contentsOf: directory.appendingPathComponent("results.jsonl"), encoding: .utf8).split(separator: "\n").map { line in
+            let row = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            return "\(row["instance_id"] ?? "")#\(row["attempt"] ?? "")"
+        }
+    }
+
+    static func scratch() throws -> URL {
+        let url = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("warden-run-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    @Test("a run killed with SIGKILL resumes to the same results, with no duplicated rows")
+    func killAndResume() throws {
+        let root = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let reference = root.appendingPathComponent("reference"), resumed = root.appendingPathComponent("resumed")
+        let arguments = ["run", "Tasks/starter", "--filter", Self.filter, "--model", "oracle", "--attempts", "2", "--workers", "2"]
+        #expect(try CLITests.warden(arguments + ["--out", reference.path]).status == 0)
+
+        let process = Process()
+        process.executableURL = CLITests.binary
+        process.arguments = arguments + ["--out", resumed.path]
+        process.currentDirectoryURL = CLITests.root
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var rows = 0
+        for _ in 0..<600 where rows < 2 {
+            usleep(20_000)
+            rows = (try? Self.resultKeys(resumed).count) ?? 0
+        }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(rows >= 1 && rows < 6)
+
+        let again = try CLITests.warden(arguments + ["--out", resumed.path])
+        #expect(again.status == 0, "\(again.stderr)")
+        let keys = try Self.resultKeys(resumed)
+        #expect(keys.count == Set(keys).count)
+        #expect(Set(keys) == Set(try Self.resultKeys(reference)))
+        let (a, b) = (try Self.report(reference), try Self.report(resumed))
+        #expect(a["pass@1"] as? Double == b["pass@1"] as? Double)
+        #expect(a["finished_attempts"] as? Int == 6)
+        #expect(b["finished_attempts"] as? Int == 6)
+        #expect(a["exit_statuses"] as? [String: Int] == b["exit_statuses"] as? [String: Int])
+    }
+
+    @Test("two shards merged give the same report as one run; another configuration is refused")
+    func shardsMerge() throws {
+        let root = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let arguments = ["run", "Tasks/starter", "--filter", Self.filter, "--model", "oracle", "--attempts", "2"]
+        let whole = root.appendingPathComponent("whole")
+        #expect(try CLITests.warden(arguments + ["--out", whole.path]).status == 0)
+        for index in 1...2 {
+            #expect(try CLITests.warden(arguments + ["--shard", "\(index)/2", "--out", root.appendingPathComponent("shard\(index)").path]).status == 0)
+        }
+        let merged = root.appendingPathComponent("merged")
+        let merge = try CLITests.warden(["merge", root.appendingPathComponent("shard1").path, root.appendingPathComponent("shard2").path, "--out", merged.path])
+        #expect(merge.status == 0, "\(merge.stderr)")
+        var (a, b) = (try Self.report(whole), try Self.report(merged))
+        a["episode_seconds"] = nil; b["episode_seconds"] = nil
+        a["score_seconds"] = nil; b["score_seconds"] = nil
+        #expect(NSDictionary(dictionary: a).isEqual(to: b))
+        #expect(FileManager.default.fileExists(atPath: merged.appendingPathComponent("trajectories/warden__wrapkit-1/2.jsonl").path))
+
+        let refused = try CLITests.warden(arguments + ["--attempts", "3", "--out", whole.path])
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("another configuration"))
+    }
+
+    @Test("a malformed row and a missing repository are reported and the rest finishes")
+    func badRows() throws {
+        let root = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let repos = root.appendingPathComponent("repos")
+        try FileManager.default.createDirectory(at: repos, withIntermediateDirectories: true)
+        // One good repository: the wrapkit task's files, committed.
+        let good = repos.appendingPathComponent("warden__wrapkit")
+        try FileManager.default.copyItem(at: CLITests.root.appendingPathComponent("Tasks/starter/warden__wrapkit-1/repo"), to: good)
+        let git = Process()
+        git.executableURL = URL(fileURLWithPath: "/bin/bash")
+        git.arguments = ["-c", "cd '\(good.path)' && git init -q -b main && git add -A && GIT_AUTHOR_DATE='@1700000000 +0000' GIT_COMMITTER_DATE='@1700000000 +0000' git -c user.name=Warden -c user.email=warden@warden.invalid commit -qm x"]
+        try git.run()
+        git.waitUntilExit()
+        let task = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: CLITests.root.appendingPathComponent("Tasks/starter/warden__wrapkit-1/task.json"))) as? [String: Any])
+        var row = task
+        let commit = try String(decoding: Data(contentsOf: good.appendingPathComponent(".git/refs/heads/main")), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        row["base_commit"] = commit
+        row["patch"] = try String(contentsOf: CLITests.root.appendingPathComponent("Tasks/starter/warden__wrapkit-1/gold.patch"), encoding: .utf8)
+        row["test_patch"] = try String(contentsOf: CLITests.root.appendingPathComponent("Tasks/starter/warden__wrapkit-1/test.patch"), encoding: .utf8)
+        var missing = row
+        missing["instance_id"] = "other__absent-1"
+        missing["repo"] = "other/absent"
+        let lines = [
+            String(decoding: try JSONSerialization.data(withJSONObject: row), as: UTF8.self),
+            "{this is not json",
+            String(decoding: try JSONSerialization.data(withJSONObject: missing), as: UTF8.self),
+        ]
+        let file = root.appendingPathComponent("instances.jsonl")
+        try lines.joined(separator: "\n").write(to: file, atomically: true, encoding: .utf8)
+        let run = try CLITests.warden(["run", file.path, "--repos", repos.path, "--model", "oracle", "--out", root.appendingPathComponent("run").path])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stderr.contains("instances.jsonl:2: not valid JSON"))
+        #expect(run.stderr.contains("repository other/absent not found"))
+        #expect(run.stdout.contains("warden__wrapkit-1  1/1"))
+    }
+}
