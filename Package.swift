@@ -77,7 +77,7 @@ let package = Package(
         // Benchmarks print medians and ratios to baselines measured in the same run.
         .executableTarget(
             name: "warden-bench",
-            dependencies: ["WardenCore", "Sandbox", "Workspace", "Agent", "Models"],
+            dependencies: ["WardenCore", "Sandbox", "Workspace", "Agent", "Models", "Scoring", "Tasks"],
             path: "Benchmarks/warden-bench"
         ),
 

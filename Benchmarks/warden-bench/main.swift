@@ -1,16 +1,20 @@
 // Prints medians and ratios to baselines measured in the same run. Run a release build:
-//   swift build -c release && .build/release/warden-bench
+//   swift build -c release && .build/release/warden-bench [sandbox] [workspace] [agent] [scoring] [throughput] [memory]
+// With no names every benchmark runs; run `memory` alone for a clean
+// peak-memory figure with 32 concurrent episodes.
 import Foundation
 
+let chosen = Set(CommandLine.arguments.dropFirst())
+func wanted(_ name: String) -> Bool { chosen.isEmpty || chosen.contains(name) }
+
 do {
-    try runSandboxBenchmarks()
+    if wanted("sandbox") { try runSandboxBenchmarks() }
+    if wanted("workspace") { runWorkspaceBenchmarks() }
+    if wanted("agent") { try await runAgentBenchmarks() }
+    if wanted("scoring") { try await runScoringBenchmarks() }
+    if wanted("throughput") { try await runThroughputBenchmarks(episodes: 48, concurrency: 16) }
+    if wanted("memory") { try await runThroughputBenchmarks(episodes: 32, concurrency: 32) }
 } catch {
-    print("sandbox benchmarks failed: \(error)")
-}
-runWorkspaceBenchmarks()
-do {
-    try await runAgentBenchmarks()
-} catch {
-    print("agent benchmarks failed: \(error)")
+    print("benchmark failed: \(error)")
 }
 print("harness peak resident memory \(formatted(peakResidentMegabytes(), digits: 1)) MB")
