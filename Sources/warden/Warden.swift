@@ -12,7 +12,7 @@ struct Warden: AsyncParsableCommand {
             """,
         version: WardenVersion.current,
         subcommands: [
-            DemoCommand.self, SolveCommand.self, RunCommand.self, MergeCommand.self, EvalCommand.self, TasksCommand.self,
+            DemoCommand.self, SolveCommand.self, RunCommand.self, MergeCommand.self, SFTCommand.self, EvalCommand.self, TasksCommand.self,
             ShowCommand.self, ReplayCommand.self,
             ExecCommand.self, ShellCommand.self,
         ],
