@@ -97,7 +97,7 @@ public struct SFTReport: Sendable {
         }
         var lines = tasks.keys.sorted().compactMap { id in tasks[id].map { "\(id): \(describe($0))" } }
         let totals = totals
-        lines.append("total: \(describe(totals)) attempts over \(tasks.count) task(s); \(Set(selected.map(\.result.instanceID)).count) task(s) have rows")
+        lines.append("total over \(tasks.count) task(s), \(Set(selected.map(\.result.instanceID)).count) with rows: \(describe(totals))")
         lines.append("rows: \(selected.count), \(estimatedTokens) estimated tokens (format \(options.format.rawValue), at most \(options.perTask) per task, seed \(options.seed), max \(options.maxTokens) tokens)")
         lines.append("token counts are estimates, ceil(UTF-8 bytes / 4) of the messages' contents, reasoning and tool calls: no tokenizer was used")
         if !diagnostics.isEmpty { lines.append("\(diagnostics.count) input problem(s) reported and skipped") }

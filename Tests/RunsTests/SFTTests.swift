@@ -483,7 +483,7 @@ struct SFTTests {
         let summary = report.summary
         #expect(summary.contains("a: kept 3 of 7; dropped: unresolved 1, duplicate patch 1, over the cap 2"))
         #expect(summary.contains("b: kept 0 of 2; dropped: limit 1, format errors 1"))
-        #expect(summary.contains("total: kept 3 of 9"))
+        #expect(summary.contains("total over 2 task(s), 1 with rows: kept 3 of 9; dropped: unresolved 1, limit 1, format errors 1, duplicate patch 1, over the cap 2"))
         #expect(summary.contains("token counts are estimates"))
     }
 
