@@ -48,7 +48,7 @@ public final class AgentEnvironment: @unchecked Sendable {
         switch action {
         case let .bash(command):
             let result = try await shell.run(command, timeout: timeout)
-            return ToolOutcome(body: render(result), command: result, exitCode: result.exitCode, durationMs: result.durationMs,
+            return ToolOutcome(body: ObservationBody.render(result, observationCharacters: observationCharacters), command: result, exitCode: result.exitCode, durationMs: result.durationMs,
                                cancelled: result.cancelled)
         case let .edit(path, search, replace):
             do {
@@ -86,10 +86,13 @@ public final class AgentEnvironment: @unchecked Sendable {
             return tool("Submitted the diff against the base (\(files) file(s) changed).", exitCode: 0, submission: diff)
         }
     }
+}
 
-    /// A command's result as the model sees it: the output, cut to the budget as head and tail
-    /// with a marker, then the exit code and duration, and what happened to the shell.
-    func render(_ result: CommandResult) -> String {
+/// How a command's result reads to the model: the output cut to the budget as head and tail
+/// with a marker, then the exit code and duration, and what happened to the shell. Shared by
+/// the agent loop and the SFT export, which rebuilds observations from trajectories.
+public enum ObservationBody {
+    public static func render(_ result: CommandResult, observationCharacters: Int) -> String {
         var lines: [String] = []
         if let restart = result.restart {
             let reason = switch restart {
@@ -99,7 +102,7 @@ public final class AgentEnvironment: @unchecked Sendable {
             }
             lines.append("[a fresh shell was started in \(result.cwd) because \(reason); variables, functions and background jobs were lost]")
         }
-        let output = truncate(result.combined.text)
+        let output = truncate(result.combined.text, to: observationCharacters)
         lines.append(output.isEmpty ? "(no output)" : output)
         let seconds = String(format: "%.2f s", result.durationMs / 1000)
         if result.timedOut {
@@ -114,9 +117,9 @@ public final class AgentEnvironment: @unchecked Sendable {
         return lines.joined(separator: "\n")
     }
 
-    func truncate(_ text: String) -> String {
-        guard text.count > observationCharacters else { return text.hasSuffix("\n") ? String(text.dropLast()) : text }
-        let half = observationCharacters / 2
+    static func truncate(_ text: String, to characters: Int) -> String {
+        guard text.count > characters else { return text.hasSuffix("\n") ? String(text.dropLast()) : text }
+        let half = characters / 2
         let elided = text.count - 2 * half
         return String(text.prefix(half)) + "\n[... \(elided) characters elided ...]\n" + String(text.suffix(half))
     }

@@ -242,37 +242,10 @@ public enum SFTRenderer {
         return String(text[..<range.lowerBound])
     }
 
-    /// The body rebuilt from the step's record. Mirrors `AgentEnvironment.render` (internal to
-    /// Agent); used only when the recorded observation does not end in the protocol's budget line.
+    /// The body rebuilt from the step's record, as the agent loop renders it; used only when the
+    /// recorded observation does not end in the protocol's budget line.
     static func rebuiltBody(_ step: TrajectoryStep, observationCharacters: Int) -> String {
         guard let result = step.command else { return step.toolOutput ?? "(no output)" }
-        var lines: [String] = []
-        if let restart = result.restart {
-            let reason = switch restart {
-            case .afterTimeout: "the previous command timed out"
-            case .afterExit: "the previous shell exited"
-            case .afterCancel: "the previous command was cancelled"
-            }
-            lines.append("[a fresh shell was started in \(result.cwd) because \(reason); variables, functions and background jobs were lost]")
-        }
-        var output = result.combined.text
-        if output.count > observationCharacters {
-            let half = observationCharacters / 2
-            output = String(output.prefix(half)) + "\n[... \(output.count - 2 * half) characters elided ...]\n" + String(output.suffix(half))
-        } else if output.hasSuffix("\n") {
-            output.removeLast()
-        }
-        lines.append(output.isEmpty ? "(no output)" : output)
-        let seconds = String(format: "%.2f s", result.durationMs / 1000)
-        if result.timedOut {
-            lines.append("[the command timed out after \(seconds) and every process it started was killed; the next command starts a fresh shell in \(result.cwd)]")
-        } else if result.cancelled {
-            lines.append("[the command was cancelled after \(seconds)]")
-        } else if result.shellExited {
-            lines.append("[the shell exited with code \(result.exitCode ?? -1) after \(seconds); the next command starts a fresh shell in \(result.cwd)]")
-        } else {
-            lines.append("[exit code \(result.exitCode ?? -1), \(seconds)]")
-        }
-        return lines.joined(separator: "\n")
+        return ObservationBody.render(result, observationCharacters: observationCharacters)
     }
 }
