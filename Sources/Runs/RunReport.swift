@@ -86,8 +86,9 @@ public struct BatchReport: Sendable, Codable, Hashable {
             text += "  " + "\(row.resolved)/\(row.attempts)".padding(toLength: 8, withPad: " ", startingAt: 0) + "  "
             text += row.exitStatuses.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + "\n"
         }
-        text += String(format: "\n%d tasks x %d attempts, %d finished. resolved %.1f%%  pass@1 %.1f%%  pass@%d %.1f%%\n",
-                       tasks, attemptsPerTask, finishedAttempts, resolvedRate * 100, passAt1 * 100, attemptsPerTask, passAtK * 100)
+        text += String(format: "\n%d task(s) x %d attempt(s), %d finished. resolved %.1f%%  pass@1 %.1f%%",
+                       tasks, attemptsPerTask, finishedAttempts, resolvedRate * 100, passAt1 * 100)
+        text += attemptsPerTask > 1 ? String(format: "  pass@%d %.1f%%\n", attemptsPerTask, passAtK * 100) : "\n"
         text += "exit statuses: " + exitStatuses.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + "\n"
         text += String(format: "tokens: %d prompt + %d completion; time: %.0f s in episodes, %.0f s scoring\n",
                        promptTokens, completionTokens, episodeSeconds, scoreSeconds)
