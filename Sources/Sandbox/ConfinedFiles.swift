@@ -107,9 +107,10 @@ public struct ConfinedFiles: Sendable {
 
     private func write(_ fd: Int32, _ data: Data, _ path: String) throws {
         try data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
+            guard let base = bytes.baseAddress else { return }
             var offset = 0
             while offset < bytes.count {
-                let count = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                let count = Glibc.write(fd, base + offset, bytes.count - offset)
                 if count < 0 && errno == EINTR { continue }
                 if count < 0 { throw failure("write", path) }
                 offset += count

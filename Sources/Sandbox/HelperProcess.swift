@@ -31,10 +31,12 @@ final class HelperProcess {
         var pipes = [Int32](repeating: -1, count: 12)
         defer { for fd in pipes where fd >= 0 { close(fd) } }
         for index in stride(from: 0, to: 12, by: 2) {
-            let created = pipes.withUnsafeMutableBufferPointer { buffer in
-                cjail_pipe_cloexec(buffer.baseAddress! + index)
+            var pair: [Int32] = [-1, -1]
+            guard cjail_pipe_cloexec(&pair) == 0 else {
+                throw WardenError("jail.start", "cannot create pipes: \(String(cString: strerror(errno)))")
             }
-            guard created == 0 else { throw WardenError("jail.start", "cannot create pipes: \(String(cString: strerror(errno)))") }
+            pipes[index] = pair[0]
+            pipes[index + 1] = pair[1]
         }
         let (specRead, specWrite) = (pipes[0], pipes[1])
         let (statusRead, statusWrite) = (pipes[2], pipes[3])
