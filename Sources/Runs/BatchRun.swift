@@ -250,12 +250,17 @@ public struct BatchRunner: Sendable {
         }
         do {
             let checkout = work.appendingPathComponent("checkout"), state = work.appendingPathComponent("state")
-            try FileManager.default.createDirectory(at: state, withIntermediateDirectories: true)
-            try WorkspaceTracker.materialize(source: task.repository, commit: instance.baseCommit ?? "HEAD", into: checkout)
-            let tracker = try WorkspaceTracker(checkout: checkout, stateDirectory: state, objectSource: task.repository)
-            let shell = ShellSession(configuration: try JailConfiguration(profile: agentProfile, checkout: checkout))
+            let profile = agentProfile
+            // Checkout, tracker and jail set-up block on the file system: off the concurrency pool.
+            let (tracker, configuration) = try await onOwnThread {
+                try FileManager.default.createDirectory(at: state, withIntermediateDirectories: true)
+                try WorkspaceTracker.materialize(source: task.repository, commit: instance.baseCommit ?? "HEAD", into: checkout)
+                let tracker = try WorkspaceTracker(checkout: checkout, stateDirectory: state, objectSource: task.repository)
+                return (UncheckedSendable(tracker), try JailConfiguration(profile: profile, checkout: checkout))
+            }
+            let shell = ShellSession(configuration: configuration)
             defer { shell.close() }
-            let environment = AgentEnvironment(shell: shell, tracker: tracker, observationCharacters: settings.agent.observationCharacters)
+            let environment = AgentEnvironment(shell: shell, tracker: tracker.value, observationCharacters: settings.agent.observationCharacters)
             let model = try makeModel(instance)
             let evaluator = self.evaluator
             let scoreTime = Mutex(0.0)
@@ -314,6 +319,12 @@ public struct BatchRunner: Sendable {
         try atomicWrite(encoder.encode(report), to: directory.appendingPathComponent("report.json"))
         return report
     }
+}
+
+/// Carries a non-Sendable value (a tracker made on another thread) across to its one user.
+struct UncheckedSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }
 
 func seconds(since start: ContinuousClock.Instant) -> Double {

@@ -261,12 +261,7 @@ extension ShellSession {
             Glibc.close(cancelWrite)
         }
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { continuation in
-                let thread = Thread {
-                    continuation.resume(with: Result { try self.run(command, timeout: timeout, spill: spill, cancelDescriptor: cancelRead) })
-                }
-                thread.start()
-            }
+            try await onOwnThread { try self.run(command, timeout: timeout, spill: spill, cancelDescriptor: cancelRead) }
         } onCancel: {
             var byte: UInt8 = 1
             _ = write(cancelWrite, &byte, 1)

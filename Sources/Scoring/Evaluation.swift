@@ -86,8 +86,10 @@ public struct Evaluator: Sendable {
         let work = workRoot.appendingPathComponent("eval-\(task.instanceID)-\(UUID().uuidString.prefix(8))")
         defer { try? FileManager.default.removeItem(at: work) }
         let checkout = work.appendingPathComponent("checkout")
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-        try WorkspaceTracker.materialize(source: repository, commit: base, into: checkout)
+        try await onOwnThread {
+            try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+            try WorkspaceTracker.materialize(source: repository, commit: base, into: checkout)
+        }
 
         let modelPatch = patch ?? ""
         let hasPatch = !modelPatch.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
