@@ -146,7 +146,13 @@ struct CLITests {
             seen += chunk
         }
         #expect(String(decoding: seen, as: UTF8.self).contains("started"))
-        #expect(Self.processes(containing: "sleep \(tag)") == 2)
+        // The background sleeps may still be between fork and exec when "started" arrives.
+        var running = Self.processes(containing: "sleep \(tag)")
+        for _ in 0..<100 where running < 2 {
+            usleep(20_000)
+            running = Self.processes(containing: "sleep \(tag)")
+        }
+        #expect(running == 2)
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
         var remaining = Self.processes(containing: "sleep \(tag)")
