@@ -69,16 +69,7 @@ public struct AttemptResult: Sendable, Codable, Hashable {
 }
 
 /// Reads `results.jsonl`, keeping the last row per (instance, attempt) and skipping a line cut
-/// short by a kill.
+/// short by a kill; a missing file is an empty run.
 public func readResults(_ url: URL) -> [AttemptResult] {
-    guard let text = try? String(contentsOf: url, encoding: .utf8) else { return [] }
-    var byKey: [String: AttemptResult] = [:]
-    var order: [String] = []
-    let decoder = JSONDecoder()
-    for line in text.split(separator: "\n") {
-        guard let row = try? decoder.decode(AttemptResult.self, from: Data(line.utf8)) else { continue }
-        if byKey[row.key] == nil { order.append(row.key) }
-        byKey[row.key] = row
-    }
-    return order.compactMap { byKey[$0] }
+    (try? SFTExport.readResultRows(url))?.rows.map(\.row) ?? []
 }

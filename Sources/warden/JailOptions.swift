@@ -121,9 +121,3 @@ func writeStandardError(_ text: String) {
 func writeStandardOutput(_ text: String) {
     FileHandle.standardOutput.write(Data(text.utf8))
 }
-
-/// A harness failure: the message on stderr and a non-zero exit.
-struct HarnessFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ error: Error) { description = "warden: \(error)" }
-}

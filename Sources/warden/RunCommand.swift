@@ -24,12 +24,7 @@ struct RunCommand: AsyncParsableCommand {
 
     @OptionGroup var suiteOptions: SuiteOptions
     @OptionGroup var modelOptions: ModelOptions
-
-    @Option(name: .long, help: "Action protocol: cwm, tools or fenced.")
-    var `protocol`: String?
-
-    @Option(name: .long, help: "A JSON agent configuration file (limits, protocol, templates, profile).")
-    var config: String?
+    @OptionGroup var agentOptions: AgentOptions
 
     @Option(name: .long, help: "Attempts per task.")
     var attempts: Int = 1
@@ -53,9 +48,7 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var agent = try config.map { try AgentConfiguration.load(URL(fileURLWithPath: $0)) } ?? AgentConfiguration()
-        if let value = `protocol` { agent.protocol = value }
-        let handler = try actionProtocol(named: agent.protocol)
+        let (agent, handler) = try agentOptions.resolve()
         let scratch = try ScratchDirectory()
         let suite = try suiteOptions.load(cache: scratch.url.appendingPathComponent("repos"))
         let settings = RunSettings(

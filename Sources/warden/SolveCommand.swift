@@ -47,18 +47,7 @@ struct SolveCommand: AsyncParsableCommand {
     var goldPatch: String?
 
     @OptionGroup var modelOptions: ModelOptions
-
-    @Option(name: .long, help: "Action protocol: cwm, tools or fenced (default: the configuration's, cwm).")
-    var `protocol`: String?
-
-    @Option(name: .long, help: "A JSON configuration file (limits, protocol, templates, profile).")
-    var config: String?
-
-    @Option(name: .long, help: "Sandbox profile for the agent's commands (default: the configuration's, agent).")
-    var profile: String?
-
-    @Option(name: .long, help: "Maximum model turns.")
-    var maxSteps: Int?
+    @OptionGroup var agentOptions: AgentOptions
 
     @Option(name: .long, help: "Directory for trajectory.jsonl and patch.diff.")
     var out: String?
@@ -80,11 +69,7 @@ struct SolveCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var configuration = try config.map { try AgentConfiguration.load(URL(fileURLWithPath: $0)) } ?? AgentConfiguration()
-        if let value = `protocol` { configuration.protocol = value }
-        if let value = profile { configuration.sandboxProfile = value }
-        if let value = maxSteps { configuration.limits.maxSteps = value }
-        let handler = try actionProtocol(named: configuration.protocol)
+        let (configuration, handler) = try agentOptions.resolve()
 
         let work = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("warden-solve-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: work) }
