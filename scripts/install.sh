@@ -26,6 +26,13 @@ if ! python3 -m pytest --version >/dev/null 2>&1; then
   fi
 fi
 
+# The starter suite's Node tasks (and the tests that run them) need node with node:test.
+if ! command -v node >/dev/null 2>&1; then
+  echo "install.sh: installing nodejs" >&2
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs >/dev/null
+fi
+
 if ! command -v swift >/dev/null 2>&1; then
   echo "install.sh: no Swift toolchain on PATH; Warden needs Swift 6 (swift.org toolchain for Debian 12)" >&2
   exit 1
