@@ -8,10 +8,10 @@ extension OpenAIClient {
     /// off the whole reply is one event: `stallTimeout` must then exceed the longest generation.
     ///
     /// With the defaults a server that never answers, or dribbles bytes, fails the turn after
-    /// `maxStalls` stalls: 3 x 60 s, plus at most a few seconds of connection set-up and back-off
-    /// for any other failures in between, well under 4 minutes. Waits a server asks for with
-    /// `Retry-After`, and a server that keeps sending complete but useless events, are bounded by
-    /// `requestTimeout` only.
+    /// `maxStalls` stalls: 3 x 60 s; with connect timeouts and back-off between them at most
+    /// 3 x 60 + 3 x 10 + 28 = 238 s, under 4 minutes. Only `requestTimeout` bounds `Retry-After`
+    /// waits, error replies that each arrive just inside the stall timeout, and a server that
+    /// keeps sending complete but useless events.
     public struct Configuration: Sendable {
         /// The API root, e.g. `http://127.0.0.1:8000/v1`; requests go to `{baseURL}/chat/completions`.
         public var baseURL: String
