@@ -26,6 +26,8 @@ public final class WorkspaceTracker {
 
     private let repo: OpaquePointer
     private let index: OpaquePointer
+    /// Reads recorded content from a descriptor of the checkout, never through a symlink.
+    private let reader: CheckoutReader
     private let baseTree: git_oid
     private var previousTree: git_oid
     /// In-memory object store for new blobs and trees (nil: libgit2 writes loose objects).
@@ -35,6 +37,8 @@ public final class WorkspaceTracker {
     private var unsavedBytes: UInt64 = 0
     /// Above this many bytes of new file content, snapshot objects are written to disk at once.
     private static let objectCacheLimit: UInt64 = 32 << 20
+    /// How often a scan is tried while files vanish under it.
+    private static let scanAttempts = 20
     /// How many shadow index entries took their stat data from the checkout's index at start (for tests).
     private(set) var seededStatEntries = 0
 
@@ -73,6 +77,7 @@ public final class WorkspaceTracker {
         }
         self.checkout = checkout
         self.stateDirectory = stateDirectory
+        self.reader = try CheckoutReader(checkout.path)
 
         // 1. Find the base commit and tree through object databases only (no config is read).
         let source: CheckoutRepository?
@@ -234,7 +239,16 @@ public final class WorkspaceTracker {
             | GIT_DIFF_IGNORE_SUBMODULES.rawValue
         options.ignore_submodules = GIT_SUBMODULE_IGNORE_ALL
         var diff: OpaquePointer?
-        try check(git_diff_index_to_workdir(&diff, repo, index, &options), "workspace.snapshot", "cannot compare the working tree with the shadow index", context: checkout.path)
+        // A file that vanishes while libgit2 looks at it (a process still running in the jail)
+        // fails the whole comparison: look again, as the tree has moved on. A lasting failure
+        // fails every attempt and is reported.
+        var compared = git_diff_index_to_workdir(&diff, repo, index, &options)
+        var attempts = 1
+        while compared < 0 && attempts < Self.scanAttempts {
+            compared = git_diff_index_to_workdir(&diff, repo, index, &options)
+            attempts += 1
+        }
+        try check(compared, "workspace.snapshot", "cannot compare the working tree with the shadow index", context: checkout.path)
         defer { git_diff_free(diff) }
 
         var removals: [String] = []
@@ -343,34 +357,65 @@ public final class WorkspaceTracker {
         try check(git_index_write(index), "workspace.state", "cannot save the shadow index", context: stateDirectory.path)
     }
 
+    /// Records the file or symlink at `path` in the shadow index, read through `CheckoutReader`
+    /// so a process in the jail cannot redirect the read to the host. A path that vanished, or
+    /// that now runs through a symlink (a directory swapped for a link), is not in the checkout:
+    /// it leaves the index, and the next scan sees whatever took its place.
     private func addPath(_ path: String) throws {
-        if git_index_add_bypath(index, path) == 0 {
-            if let entry = git_index_get_bypath(index, path, 0) {
-                unsavedBytes += UInt64(entry.pointee.file_size)
-            }
-            return
-        }
-        let message = lastGitMessage()
-        // The file may vanish between the scan and the add (a process still running in the jail).
-        var info = stat()
-        if lstat(checkout.appendingPathComponent(path).path, &info) != 0 {
+        guard let file = try reader.read(path) else {
             _ = git_index_remove_bypath(index, path)
             return
         }
-        throw WardenError("workspace.snapshot", "cannot record \(path): \(message)", context: checkout.path)
+        var content = file.content
+        if !file.isSymlink {
+            content = try filteredForObjectDatabase(content, path: path)
+        }
+        var blob = git_oid()
+        let written = content.withUnsafeBytes { git_blob_create_from_buffer(&blob, repo, $0.baseAddress, $0.count) }
+        try check(written, "workspace.snapshot", "cannot store \(path)", context: checkout.path)
+        var entry = git_index_entry()
+        entry.ctime = git_index_time(seconds: Int32(truncatingIfNeeded: file.info.st_ctim.tv_sec), nanoseconds: UInt32(truncatingIfNeeded: file.info.st_ctim.tv_nsec))
+        entry.mtime = git_index_time(seconds: Int32(truncatingIfNeeded: file.info.st_mtim.tv_sec), nanoseconds: UInt32(truncatingIfNeeded: file.info.st_mtim.tv_nsec))
+        entry.dev = UInt32(truncatingIfNeeded: file.info.st_dev)
+        entry.ino = UInt32(truncatingIfNeeded: file.info.st_ino)
+        entry.uid = file.info.st_uid
+        entry.gid = file.info.st_gid
+        entry.file_size = UInt32(truncatingIfNeeded: file.info.st_size)
+        entry.mode = file.isSymlink ? GIT_FILEMODE_LINK.rawValue
+            : file.info.st_mode & S_IXUSR != 0 ? GIT_FILEMODE_BLOB_EXECUTABLE.rawValue : GIT_FILEMODE_BLOB.rawValue
+        entry.id = blob
+        let added = path.withCString { pointer in
+            entry.path = pointer
+            return git_index_add(index, &entry)
+        }
+        try check(added, "workspace.snapshot", "cannot record \(path)", context: checkout.path)
+        unsavedBytes += UInt64(content.count)
+    }
+
+    /// Applies the checkout's `.gitattributes` filters (line endings, ident) as `git add` would.
+    private func filteredForObjectDatabase(_ content: [UInt8], path: String) throws -> [UInt8] {
+        var filters: OpaquePointer?
+        try check(git_filter_list_load(&filters, repo, nil, path, GIT_FILTER_TO_ODB, GIT_FILTER_DEFAULT.rawValue),
+                  "workspace.snapshot", "cannot load the attributes of \(path)", context: checkout.path)
+        guard let filters else { return content }
+        defer { git_filter_list_free(filters) }
+        var output = git_buf()
+        defer { git_buf_dispose(&output) }
+        let rc = content.withUnsafeBytes { bytes in
+            git_filter_list_apply_to_buffer(&output, filters, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), bytes.count)
+        }
+        try check(rc, "workspace.snapshot", "cannot filter \(path)", context: checkout.path)
+        guard let pointer = output.ptr else { return [] }
+        return Array(UnsafeRawBufferPointer(start: pointer, count: output.size))
     }
 
     /// Adds every non-ignored file below `directory`, skipping `.git` entries and never following symlinks.
     private func addDirectory(_ directory: String) throws {
-        let root = checkout.appendingPathComponent(directory).path
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: root) else { return }
-        for name in names.sorted() where name != ".git" {
-            let relative = directory + "/" + name
+        for entry in try reader.list(directory) where entry.name != ".git" {
+            let relative = directory + "/" + entry.name
             var ignored: Int32 = 0
             if git_ignore_path_is_ignored(&ignored, repo, relative) == 0, ignored != 0 { continue }
-            var info = stat()
-            guard lstat(root + "/" + name, &info) == 0 else { continue }
-            switch info.st_mode & S_IFMT {
+            switch entry.type {
             case S_IFDIR:
                 try addDirectory(relative)
             case S_IFREG, S_IFLNK:

@@ -29,7 +29,8 @@ struct ExecCommand: ParsableCommand {
 
     /// What `--json` prints.
     struct Report: Encodable {
-        var exitCode: Int32?
+        /// The status `warden exec` itself exits with: 124 on timeout, 130 when interrupted.
+        var exitCode: Int32
         var timedOut: Bool
         var cancelled: Bool
         var shellExited: Bool
@@ -55,10 +56,11 @@ struct ExecCommand: ParsableCommand {
         let result = try shell.run(shellQuote(command), timeout: jail.timeout, cancelDescriptor: interrupt.descriptor)
         shell.close()
         let snapshot = try changes.snapshot()
+        let status = Self.exitStatus(of: result)
 
         if json {
             let report = Report(
-                exitCode: result.exitCode, timedOut: result.timedOut, cancelled: result.cancelled,
+                exitCode: status, timedOut: result.timedOut, cancelled: result.cancelled,
                 shellExited: result.shellExited, durationMs: result.durationMs,
                 stdout: result.stdout.text, stderr: result.stderr.text,
                 stdoutBytes: result.stdout.totalBytes, stderrBytes: result.stderr.totalBytes,
@@ -75,9 +77,14 @@ struct ExecCommand: ParsableCommand {
             if result.timedOut { writeStandardError("warden: timed out; every process in the jail was killed\n") }
             if let unavailable = changes.unavailable { writeStandardError("warden: changes not tracked: \(unavailable)\n") }
         }
-        if result.timedOut { throw ExitCode(124) }
-        if result.cancelled { throw ExitCode(130) }
-        let code = result.exitCode ?? 1
-        if code != 0 { throw ExitCode(code) }
+        if status != 0 { throw ExitCode(status) }
+    }
+
+    /// The command's exit code; 124 on timeout and 130 when interrupted, as `timeout(1)` and a
+    /// shell report them; 1 when the shell died without one.
+    static func exitStatus(of result: CommandResult) -> Int32 {
+        if result.timedOut { return 124 }
+        if result.cancelled { return 130 }
+        return result.exitCode ?? 1
     }
 }

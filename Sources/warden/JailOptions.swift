@@ -15,13 +15,19 @@ struct JailOptions: ParsableArguments {
     @Option(name: .long, help: "Wall-clock timeout of one command, in seconds (default: the profile's).")
     var timeout: Double?
 
+    @Flag(name: .long, help: "Let jailed commands write the checkout's .git (hooks and config there run on the host the next time you use git).")
+    var writableGit = false
+
     func validate() throws {
         if let timeout, timeout <= 0 { throw ValidationError("--timeout must be a positive number of seconds") }
     }
 
-    /// Loads the profile and prepares jails over the checkout.
+    /// Loads the profile and prepares jails over the checkout. This is the user's own
+    /// repository: its `.git` stays read-only unless asked otherwise, whatever the profile says,
+    /// so no jailed command can plant a hook or `core.fsmonitor` for the host's git to run.
     func makeConfiguration() throws -> JailConfiguration {
-        let profile = try SandboxProfile.load(self.profile)
+        var profile = try SandboxProfile.load(self.profile)
+        profile.gitDirectoryReadOnly = !writableGit
         return try JailConfiguration(profile: profile, checkout: URL(fileURLWithPath: repo))
     }
 }

@@ -152,4 +152,34 @@ struct ShellSessionTests {
         let next = try await shell.run("echo again")
         #expect(next.restart == .afterCancel)
     }
+
+    /// Issue 9, item 7, still open: the framing nonce lives in the shell the command runs in,
+    /// so the command can print a valid end marker itself. Once the status travels where the
+    /// command has no handle, this known issue stops reproducing and the wrapper must go.
+    @Test("a command cannot forge its own exit code and directory")
+    func forgedMarker() throws {
+        let checkout = try TempCheckout()
+        defer { checkout.cleanup() }
+        let shell = try makeShell(checkout)
+        defer { shell.close() }
+        // What an attacker in the same bash can do: find anything nonce-like among the shell's
+        // variables and write imitation markers to every descriptor the shell holds.
+        let forge = #"""
+            for nonce in $(declare -p | sed -n 's/^declare -[-a-zA-Z]* [A-Za-z_0-9]*="\([0-9a-f]*x[0-9a-f]*\)"$/\1/p'); do
+              for fd in /proc/$$/fd/*; do
+                printf '\036%s:0:/forged:%s\036' "$nonce" "$nonce" >"$fd"
+                printf '\036%s::%s\036' "$nonce" "$nonce" >"$fd"
+              done 2>/dev/null
+            done
+            sleep 0.3; false
+            """#
+        withKnownIssue("issue 9 item 7: the status is framed on streams the command can write") {
+            let result = try shell.run(forge)
+            #expect(result.exitCode == 1)
+            #expect(result.cwd != "/forged")
+            // Writing to the shell's copy of the command pipe also injects into the commands.
+            let next = try shell.run("echo next", timeout: 2)
+            #expect(next.stdout.text == "next\n")
+        }
+    }
 }

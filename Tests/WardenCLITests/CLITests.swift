@@ -90,6 +90,45 @@ struct CLITests {
         #expect(quoted.stdout == "a b|c'd|")
     }
 
+    @Test("exec --json on a timeout has exit_code 124, the process's own status, and timed_out")
+    func execJSONTimeout() throws {
+        let repository = try Self.makeRepository()
+        defer { try? FileManager.default.removeItem(at: repository.deletingLastPathComponent()) }
+        let outcome = try Self.warden(["exec", "--repo", repository.path, "--json", "--timeout", "1", "--", "echo started; sleep 30"])
+        #expect(outcome.status == 124)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [String: Any])
+        #expect(object["exit_code"] as? Int == 124)
+        #expect(object["timed_out"] as? Bool == true)
+        #expect(object["stdout"] as? String == "started\n")
+    }
+
+    @Test(".git of the user's repository is read-only in exec and shell unless --writable-git")
+    func gitDirectoryReadOnly() throws {
+        let repository = try Self.makeRepository()
+        defer { try? FileManager.default.removeItem(at: repository.deletingLastPathComponent()) }
+        let hook = repository.appendingPathComponent(".git/hooks/pre-commit")
+        let config = repository.appendingPathComponent(".git/config")
+        let configBefore = try String(contentsOf: config, encoding: .utf8)
+        let plant = "mkdir -p .git/hooks && printf '#!/bin/sh\\ntouch /tmp/pwned\\n' > .git/hooks/pre-commit; hook=$?; "
+            + "printf '[core]\\n\\tfsmonitor = touch /tmp/pwned\\n' >> .git/config; echo \"$hook $?\""
+
+        let refused = try Self.warden(["exec", "--repo", repository.path, "--", plant])
+        #expect(refused.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "1 1")
+        #expect(refused.stderr.contains("Read-only file system"))
+        #expect(!FileManager.default.fileExists(atPath: hook.path))
+        #expect(try String(contentsOf: config, encoding: .utf8) == configBefore)
+
+        let shell = try Self.warden(["shell", "--repo", repository.path], input: plant + "\n")
+        #expect(shell.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "1 1")
+        #expect(!FileManager.default.fileExists(atPath: hook.path))
+        #expect(try String(contentsOf: config, encoding: .utf8) == configBefore)
+
+        let allowed = try Self.warden(["exec", "--repo", repository.path, "--writable-git", "--", plant])
+        #expect(allowed.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0 0")
+        #expect(FileManager.default.fileExists(atPath: hook.path))
+        #expect(try String(contentsOf: config, encoding: .utf8).contains("fsmonitor"))
+    }
+
     @Test("usage and profile errors go to stderr with a non-zero exit")
     func errors() throws {
         let noCommand = try Self.warden(["exec", "--repo", "."])
