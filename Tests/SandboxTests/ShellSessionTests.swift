@@ -163,12 +163,14 @@ struct ShellSessionTests {
         let shell = try makeShell(checkout)
         defer { shell.close() }
         // What an attacker in the same bash can do: find anything nonce-like among the shell's
-        // variables and write imitation markers to every descriptor the shell holds.
+        // variables and write imitation markers to every descriptor the shell holds, directly
+        // and by reopening it through /proc (refused when the jail's root is unprivileged).
         let forge = #"""
             for nonce in $(declare -p | sed -n 's/^declare -[-a-zA-Z]* [A-Za-z_0-9]*="\([0-9a-f]*x[0-9a-f]*\)"$/\1/p'); do
-              for fd in /proc/$$/fd/*; do
-                printf '\036%s:0:/forged:%s\036' "$nonce" "$nonce" >"$fd"
-                printf '\036%s::%s\036' "$nonce" "$nonce" >"$fd"
+              for fd in $(ls /proc/$$/fd); do
+                printf '\036%s:0:/forged:%s\036' "$nonce" "$nonce" >&"$fd"
+                printf '\036%s::%s\036' "$nonce" "$nonce" >&"$fd"
+                printf '\036%s:0:/forged:%s\036' "$nonce" "$nonce" >"/proc/$$/fd/$fd"
               done 2>/dev/null
             done
             sleep 0.3; false
