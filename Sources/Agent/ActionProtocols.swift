@@ -160,7 +160,7 @@ public struct CWMProtocol: ActionProtocol {
         let matches = Self.toolCalls(in: text)
         func failure(_ message: String) -> ParsedTurn { .formatError("FormatError: " + message, reasoning: reasoning, callIDs: []) }
         if matches.count > 1 {
-            return failure("Expected one tool call, but found \(matches.count): \(matches.map(\.name).joined(separator: ", ")). "
+            return failure("Expected one tool call, but found \(matches.count): \(matches.map { $0.name }.joined(separator: ", ")). "
                 + "Ensure only one <tool:...></tool> block is present in the response.")
         }
         let opening = text.components(separatedBy: "<tool:").count - 1

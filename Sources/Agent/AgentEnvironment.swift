@@ -61,8 +61,8 @@ public final class AgentEnvironment: @unchecked Sendable {
         }
     }
 
-    /// Runs a file tool against the jail's filesystem. A file system that cannot be reached
-    /// (the jail will not start) is a tool failure the model sees, like a shell's error.
+    /// Runs a file tool against the jail's filesystem. A jail whose root cannot be reached (its
+    /// shell died just now) is a tool failure the model sees; a jail that cannot start throws.
     private func inJail(_ body: @escaping @Sendable (JailFiles) throws -> ToolResult) async throws -> ToolResult {
         do {
             return try await shell.withJailFiles(identity: identity, body)

@@ -61,9 +61,7 @@ public struct AgentLoop: Sendable {
             "repo_path": environment.shell.configuration.checkout,
             "command_timeout": String(Int(limits.commandTimeoutSeconds)),
             "max_steps": String(limits.maxSteps),
-            "submit_rule": configuration.submitEndsEpisode
-                ? "A successful submission ends the session."
-                : "You can refine and submit again; after at least one successful submission, a response without a tool call (your final summary) ends the session.",
+            "submit_rule": configuration.submitRule,
         ]
         let system = Templates.render(try Templates.load(configuration.templates.system, builtIn: "\(protocolHandler.name).system"), values)
         let instance = Templates.render(try Templates.load(configuration.templates.instance, builtIn: protocolHandler.instanceTemplateName), values)
@@ -183,9 +181,8 @@ public struct AgentLoop: Sendable {
                 break
             }
 
-            // 7. Render the observation with the budget left after it, and record the step.
-            let budget = Budget(remainingTurns: max(0, limits.maxSteps - steps),
-                                remainingTokens: max(0, limits.maxContextTokens - contextTokens - estimateTokens([ChatMessage(role: .user, content: outcome.body)])))
+            // 7. Render the observation with the budget, and record the step.
+            let budget = Budget(remainingTurns: max(0, limits.maxSteps - steps), remainingTokens: max(0, limits.maxContextTokens - contextTokens))
             let observation = protocolHandler.observation(outcome.body, budget: budget, turn: .action(action, reasoning: reasoning, callID: callID(of: turn)))
             messages += observation
             let step = TrajectoryStep(

@@ -28,6 +28,8 @@ public struct HostIdentity: Sendable, Hashable {
 /// /proc/self/fd, non-blocking. Values exist only inside `ShellSession.withJailFiles`, on a
 /// thread of their own that acts with the jail's identity.
 public struct JailFiles {
+    /// Files larger than this are refused: they are read whole into memory.
+    static let maximumBytes = 64 << 20
     /// An O_PATH descriptor of the jail's "/".
     let root: Int32
     /// The shell's working directory, a path inside the jail.
@@ -80,10 +82,10 @@ public struct JailFiles {
         defer { close(directory) }
         for component in components {
             parent += (parent == "/" ? "" : "/") + component
-            var next = cjail_open_in_root(root, parent, O_PATH | O_DIRECTORY, 0)
+            var next = cjail_open_in_root(root, parent, cjail_O_PATH | O_DIRECTORY, 0)
             if next < 0 && errno == ENOENT {
                 if mkdirat(directory, component, 0o755) < 0 && errno != EEXIST { throw failure("create the directory", parent) }
-                next = cjail_open_in_root(root, parent, O_PATH | O_DIRECTORY, 0)
+                next = cjail_open_in_root(root, parent, cjail_O_PATH | O_DIRECTORY, 0)
             }
             guard next >= 0 else { throw failure("enter the directory", parent) }
             close(directory)
@@ -100,14 +102,14 @@ public struct JailFiles {
     }
 
     private func openDirectory(_ absolute: String, displayPath: String) throws -> Int32 {
-        let fd = cjail_open_in_root(root, absolute, O_PATH | O_DIRECTORY, 0)
+        let fd = cjail_open_in_root(root, absolute, cjail_O_PATH | O_DIRECTORY, 0)
         guard fd >= 0 else { throw failure("open", displayPath) }
         return fd
     }
 
     /// An O_PATH descriptor of a regular file; anything else is refused without being opened.
     private func openRegular(_ path: String) throws -> Int32 {
-        let fd = cjail_open_in_root(root, try jailPath(path), O_PATH, 0)
+        let fd = cjail_open_in_root(root, try jailPath(path), cjail_O_PATH, 0)
         guard fd >= 0 else {
             if errno == ENOENT || errno == ENOTDIR { throw WardenError("files.missing", "\(path) does not exist") }
             throw failure("open", path)
@@ -130,6 +132,10 @@ public struct JailFiles {
         if let kind {
             close(fd)
             throw WardenError("files.type", "\(path) is \(kind), not a regular file")
+        }
+        if info.st_size > Self.maximumBytes {
+            close(fd)
+            throw WardenError("files.size", "\(path) is larger than \(Self.maximumBytes >> 20) MiB, more than a file tool handles")
         }
         return fd
     }
@@ -195,7 +201,7 @@ extension ShellSession {
             let thread = Thread {
                 continuation.resume(with: Result {
                     let (root, cwd) = try self.withRunningJail { helper, cwd in (try JailRoot.open(helperPID: helper.pid), cwd) }
-                    defer { close(root) }
+                    defer { Glibc.close(root) }
                     guard cjail_thread_act_as(identity.uid, identity.gid) == 0 else {
                         throw WardenError("files.identity", "cannot act as uid \(identity.uid), gid \(identity.gid): \(String(cString: strerror(errno)))")
                     }
@@ -225,7 +231,7 @@ enum JailRoot {
     /// The root of `pid` if its parent is `parent`. The /proc directory is opened first, so
     /// the check and the root belong to one process even if the pid is reused meanwhile.
     private static func root(of pid: pid_t, parent: pid_t) -> Int32? {
-        let directory = Glibc.open("/proc/\(pid)", O_PATH | O_DIRECTORY | O_CLOEXEC)
+        let directory = Glibc.open("/proc/\(pid)", cjail_O_PATH | O_DIRECTORY | O_CLOEXEC)
         guard directory >= 0 else { return nil }
         defer { close(directory) }
         let statFD = openat(directory, "stat", O_RDONLY | O_CLOEXEC)
@@ -236,10 +242,10 @@ enum JailRoot {
         guard count > 0 else { return nil }
         // "pid (comm) state ppid ...": comm may hold spaces and parentheses; cut at the last ')'.
         let text = String(decoding: buffer[0..<count], as: UTF8.self)
-        guard let close = text.lastIndex(of: ")") else { return nil }
-        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard let paren = text.lastIndex(of: ")") else { return nil }
+        let fields = text[text.index(after: paren)...].split(separator: " ")
         guard fields.count > 1, pid_t(fields[1]) == parent else { return nil }
-        let root = openat(directory, "root", O_PATH | O_DIRECTORY | O_CLOEXEC)
+        let root = openat(directory, "root", cjail_O_PATH | O_DIRECTORY | O_CLOEXEC)
         return root >= 0 ? root : nil
     }
 }
@@ -259,11 +265,10 @@ final class PersistentTemporaryDirectory: @unchecked Sendable {
     func current() throws -> String {
         if let path { return path }
         var template = Array((NSTemporaryDirectory() as NSString).appendingPathComponent("warden-tmp-XXXXXX").utf8CString)
-        let created = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress) }
-        guard created != nil else {
+        let made = template.withUnsafeMutableBufferPointer { buffer in buffer.baseAddress.flatMap { mkdtemp($0) }.map { String(cString: $0) } }
+        guard let made else {
             throw WardenError("jail.tmp", "cannot create the directory backing the jail's /tmp: \(String(cString: strerror(errno)))")
         }
-        let made = String(cString: template)
         if identity != .harness && chown(made, identity.uid, identity.gid) != 0 {
             let error = WardenError("jail.tmp", "cannot give \(made) to uid \(identity.uid): \(String(cString: strerror(errno)))")
             rmdir(made)

@@ -77,12 +77,12 @@ public final class ShellSession: @unchecked Sendable {
 
     private func ensureStarted() throws {
         guard process == nil else { return }
-        var configuration = configuration
-        if configuration.profile.tmpfs.contains(where: { $0.target == "/tmp" }) {
-            configuration.temporaryDirectory = try temporaryDirectory.current()
+        var jail = configuration
+        if jail.profile.tmpfs.contains(where: { $0.target == "/tmp" }) {
+            jail.temporaryDirectory = try temporaryDirectory.current()
         }
         process = try HelperProcess.start(
-            configuration, arguments: ["/bin/bash", "--noprofile", "--norc", "-c", Self.driver], workingDirectory: cwd)
+            jail, arguments: ["/bin/bash", "--noprofile", "--norc", "-c", Self.driver], workingDirectory: cwd)
         if startedOnce, pendingRestart == nil { pendingRestart = .afterExit }
         startedOnce = true
     }

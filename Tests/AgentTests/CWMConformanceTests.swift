@@ -236,4 +236,26 @@ struct CWMConformanceTests {
         #expect(trajectory.steps[3].toolOutput == "The edit failed: cannot write host-link: that place is read-only in the sandbox.")
         #expect(try String(contentsOfFile: "/etc/hostname", encoding: .utf8).hasPrefix(hostname))
     }
+
+    @Test("the file tools act with the jail's identity: its files are owned by it, others' are not writable")
+    func jailIdentity() async throws {
+        let fixture = try EpisodeFixture(files: Self.files)
+        defer { fixture.cleanup() }
+        let shell = fixture.environment.shell
+        try await shell.withJailFiles(identity: .harness) { try $0.create("/tmp/mine.txt", content: Array("x\n".utf8)) }
+        let read = try await shell.withJailFiles { files in try files.read("/tmp/mine.txt") }
+        #expect(read == Array("x\n".utf8))
+        try await shell.withJailFiles { try $0.create("made.txt", content: []) }
+        var made = stat()
+        #expect(stat(fixture.checkout.appendingPathComponent("made.txt").path, &made) == 0)
+        #expect(made.st_uid == geteuid())
+        // Acting as another uid (possible only as root), the checkout's root-owned directory
+        // refuses a new file, as it would refuse a jailed process mapped to that uid.
+        if geteuid() == 0 {
+            await #expect(throws: WardenError.self) {
+                try await shell.withJailFiles(identity: HostIdentity(uid: 54321, gid: 54321)) { try $0.create("other.txt", content: []) }
+            }
+            #expect(!FileManager.default.fileExists(atPath: fixture.checkout.appendingPathComponent("other.txt").path))
+        }
+    }
 }
