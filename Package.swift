@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
         // Value types and protocols shared by every part. No I/O.
@@ -54,7 +55,10 @@ let package = Package(
         .target(name: "Tasks", dependencies: ["WardenCore", "Workspace"], path: "Sources/TaskSources"),
 
         // Batch runs: attempts, results, resume, shards, merge, pass@k, SFT export.
-        .target(name: "Runs", dependencies: ["WardenCore", "Agent", "Scoring", "Tasks", "Sandbox", "Workspace"]),
+        .target(
+            name: "Runs",
+            dependencies: ["WardenCore", "Agent", "Scoring", "Tasks", "Sandbox", "Workspace", .product(name: "Logging", package: "swift-log")]
+        ),
 
         // The single-threaded helper that builds a jail and execs bash. No Foundation, no threads.
         // Release builds link a static Swift runtime: the helper starts for every jail and
@@ -94,7 +98,7 @@ let package = Package(
         ),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "Models", "Sandbox", "Workspace", "warden-jail"]),
         .testTarget(name: "ScoringTests", dependencies: ["Scoring", "Tasks", "Sandbox", "Workspace", "warden-jail"], resources: [.copy("Golden")]),
-        .testTarget(name: "RunsTests", dependencies: ["Runs", "Agent", "WardenCore"]),
+        .testTarget(name: "RunsTests", dependencies: ["Runs", "Agent", "WardenCore", "Scoring", "Tasks", "Sandbox", "Workspace", "warden-jail"]),
         .testTarget(name: "WardenCLITests", dependencies: ["warden", "warden-jail"]),
     ]
 )

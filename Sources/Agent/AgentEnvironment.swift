@@ -171,13 +171,18 @@ public enum ObservationBody {
             case .afterTimeout: "the previous command timed out"
             case .afterExit: "the previous shell exited"
             case .afterCancel: "the previous command was cancelled"
+            case .afterOutOfMemory: "the previous command ran out of memory"
             }
             lines.append("[a fresh shell was started in \(result.cwd) because \(reason); variables, functions and background jobs were lost]")
         }
         let output = truncate(result.combined.text, to: observationCharacters)
         lines.append(output.isEmpty ? "(no output)" : output)
         let seconds = String(format: "%.2f s", result.durationMs / 1000)
-        if result.timedOut {
+        if let memory = result.outOfMemory {
+            lines.append("[the command ran out of memory: the jail's limit is \(memory.limitBytes >> 20) MB for all its processes together, "
+                + "and the kernel killed \(memory.killedProcesses) process(es); exit code \(result.exitCode.map(String.init) ?? "none") after \(seconds). "
+                + "Every process was stopped; the next command starts a fresh shell in \(result.cwd)]")
+        } else if result.timedOut {
             lines.append("[the command timed out after \(seconds) and every process it started was killed; the next command starts a fresh shell in \(result.cwd)]")
         } else if result.cancelled {
             lines.append("[the command was cancelled after \(seconds)]")

@@ -15,7 +15,9 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <stdio.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #ifndef SYS_mount_setattr
@@ -26,6 +28,21 @@
 #endif
 #ifndef SYS_close_range
 #define SYS_close_range 436
+#endif
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
+#ifndef MOUNT_ATTR_IDMAP
+#define MOUNT_ATTR_IDMAP 0x00100000
 #endif
 #ifndef AT_RECURSIVE
 #define AT_RECURSIVE 0x8000
@@ -121,6 +138,75 @@ int cjail_close_from(int from) {
 }
 
 int cjail_errno(void) { return errno; }
+
+/* Writes "inside outside 1" to /proc/pid/<file>. */
+static int write_map(pid_t pid, const char *file, unsigned inside, unsigned outside) {
+    char path[64], line[64];
+    snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, file);
+    int length = snprintf(line, sizeof line, "%u %u 1\n", inside, outside);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int result = write(fd, line, (size_t)length) == length ? 0 : -1;
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return result;
+}
+
+int cjail_make_userns(uid_t inside_uid, uid_t outside_uid, gid_t inside_gid, gid_t outside_gid) {
+    int hold[2];
+    if (pipe2(hold, O_CLOEXEC) < 0) return -1;
+    pid_t pid = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, NULL, NULL, NULL, NULL);
+    if (pid < 0) { int e = errno; close(hold[0]); close(hold[1]); errno = e; return -1; }
+    if (pid == 0) {
+        /* The holder: keeps the namespace alive until its creator has opened it. */
+        char byte;
+        close(hold[1]);
+        while (read(hold[0], &byte, 1) < 0 && errno == EINTR) {}
+        _exit(0);
+    }
+    close(hold[0]);
+    int fd = -1, saved = 0;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/setgroups", (int)pid);
+    int setgroups_fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (setgroups_fd >= 0) {
+        if (write(setgroups_fd, "deny", 4) != 4) saved = errno;
+        close(setgroups_fd);
+    } else {
+        saved = errno;
+    }
+    if (saved == 0 && write_map(pid, "uid_map", inside_uid, outside_uid) < 0) saved = errno;
+    if (saved == 0 && write_map(pid, "gid_map", inside_gid, outside_gid) < 0) saved = errno;
+    if (saved == 0) {
+        snprintf(path, sizeof path, "/proc/%d/ns/user", (int)pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) saved = errno;
+    }
+    close(hold[1]);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+    errno = saved;
+    return fd;
+}
+
+int cjail_idmapped_bind(const char *source, const char *target, int userns_fd, int readonly) {
+    int tree = (int)syscall(SYS_open_tree, AT_FDCWD, source, OPEN_TREE_CLONE | O_CLOEXEC | AT_RECURSIVE);
+    if (tree < 0) return -1;
+    struct mount_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (readonly ? MOUNT_ATTR_RDONLY : 0);
+    attr.userns_fd = (uint64_t)userns_fd;
+    int result = (int)syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr);
+    if (result == 0) result = (int)syscall(SYS_move_mount, tree, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH);
+    int saved = errno;
+    close(tree);
+    errno = saved;
+    return result;
+}
+
+int cjail_enter_userns(int userns_fd) { return setns(userns_fd, CLONE_NEWUSER); }
+
+int cjail_die_with_parent(void) { return prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0); }
 
 int cjail_setresuid(uid_t uid) { return setresuid(uid, uid, uid); }
 int cjail_setresgid(gid_t gid) { return setresgid(gid, gid, gid); }

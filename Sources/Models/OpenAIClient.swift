@@ -8,11 +8,13 @@ import WardenCore
 /// A client for OpenAI-compatible chat completions: vLLM, SGLang, the llama.cpp server and
 /// hosted APIs.
 ///
-/// Every turn has a wall-clock cap (`requestTimeout`) and every attempt a stall cap
-/// (`stallTimeout`, the longest silence from the server), so a call can never hang. 429, 5xx,
-/// stalls, connection errors and unusable 2xx bodies are retried with exponential back-off and
-/// jitter, honouring `Retry-After`. Other 4xx are final. Cancelling the calling task cancels the
-/// request in flight.
+/// Replies are streamed (server-sent events) unless `stream` is off. Every turn has a
+/// wall-clock cap (`requestTimeout`) and every attempt a stall cap (`stallTimeout`): an attempt
+/// that receives no complete event for that long is abandoned, so a server that accepts and
+/// never answers, or dribbles bytes, cannot hold a call. A stall is retried at once (it has
+/// waited already), at most `maxStalls` times per turn; 429, 5xx, connection errors and unusable
+/// 2xx replies are retried with exponential back-off and jitter, honouring `Retry-After`.
+/// Other 4xx are final. Cancelling the calling task cancels the request in flight.
 ///
 /// The client owns one `HTTPClient` on the shared event loop group: call ``shutdown()`` when
 /// done, or use ``withClient(_:isolation:_:)``. A client released without it shuts its
@@ -41,6 +43,9 @@ public final class OpenAIClient: ModelClient {
         }
         guard configuration.requestTimeout > 0, configuration.stallTimeout > 0, configuration.connectTimeout > 0 else {
             throw WardenError("model.config", "timeouts must be positive", context: "requestTimeout/stallTimeout")
+        }
+        guard configuration.maxRetries >= 0, configuration.maxStalls >= 1 else {
+            throw WardenError("model.config", "maxRetries must be >= 0 and maxStalls >= 1", context: "maxRetries/maxStalls")
         }
         self.configuration = configuration
         self.endpoint = base + "/chat/completions"
@@ -99,7 +104,7 @@ public final class OpenAIClient: ModelClient {
             throw ModelError(.rejected, "could not encode the request: \(error)")
         }
 
-        var attempts = 0
+        var attempts = 0, stalls = 0
         while true {
             if Task.isCancelled { throw ModelError(.cancelled, "the turn was cancelled") }
             attempts += 1
@@ -116,14 +121,16 @@ public final class OpenAIClient: ModelClient {
                 problem = retryable
             }
 
-            let tried = attempts == 1 ? "1 attempt" : "\(attempts) attempts"
-            if attempts > configuration.maxRetries {
+            if problem.stalled { stalls += 1 }
+            let tried = (attempts == 1 ? "1 attempt" : "\(attempts) attempts") + (stalls > 0 ? ", \(stalls) stalled" : "")
+            if attempts > configuration.maxRetries || stalls >= configuration.maxStalls {
                 if problem.invalidResponse {
                     throw ModelError(.invalidResponse, redact("\(problem.message) (after \(tried))"))
                 }
                 throw ModelError(.unavailable, redact("gave up after \(tried); last problem: \(problem.message)"))
             }
-            let wait = problem.retryAfter
+            // A stall has waited a whole stall timeout already: retry at once.
+            let wait = problem.stalled ? 0 : problem.retryAfter
                 ?? Backoff.delay(retry: attempts, base: configuration.backoffBase, max: configuration.backoffMax)
             if clock.now + .seconds(wait) >= deadline {
                 throw ModelError(
@@ -132,10 +139,12 @@ public final class OpenAIClient: ModelClient {
                         + "(\(tried)); last problem: \(problem.message)")
                 )
             }
-            do {
-                try await Task.sleep(for: .seconds(wait))
-            } catch {
-                throw ModelError(.cancelled, "the turn was cancelled")
+            if wait > 0 {
+                do {
+                    try await Task.sleep(for: .seconds(wait))
+                } catch {
+                    throw ModelError(.cancelled, "the turn was cancelled")
+                }
             }
         }
     }
@@ -148,6 +157,8 @@ public final class OpenAIClient: ModelClient {
         var retryAfter: Double?
         /// The server answered 2xx with something unusable: reported as `.invalidResponse`.
         var invalidResponse = false
+        /// No complete event within the stall timeout: retried at once, counted against `maxStalls`.
+        var stalled = false
     }
 
     enum Outcome {
@@ -157,22 +168,42 @@ public final class OpenAIClient: ModelClient {
     }
 
     private struct TurnTimeout: Error {}
+    private struct Stalled: Error {}
 
+    /// A whole (non-streamed or error) reply.
     private struct Reply: Sendable {
         var status: Int
         var headers: [(String, String)]
         var body: Data
     }
 
+    private enum Received: Sendable {
+        case whole(Reply)
+        case stream(Result<ModelResponse, OpenAIWire.InvalidResponse>)
+    }
+
+    /// When the attempt last received a complete event (or began), shared with its watchdog.
+    private final class LastEvent: Sendable {
+        private let instant = Mutex(ContinuousClock.now)
+        var value: ContinuousClock.Instant { instant.withLock { $0 } }
+        func mark() { instant.withLock { $0 = .now } }
+    }
+
     private func attempt(body: Data, deadline: ContinuousClock.Instant) async -> Outcome {
-        let reply: Reply
+        let received: Received
+        let lastEvent = LastEvent()
+        let stall = Duration.seconds(configuration.stallTimeout)
         do {
-            reply = try await withThrowingTaskGroup(of: Reply.self) { group in
-                group.addTask { try await self.send(body, deadline: deadline) }
-                // Our own cap on the whole turn, so the body download is covered too.
+            received = try await withThrowingTaskGroup(of: Received.self) { group in
+                group.addTask { try await self.send(body, deadline: deadline, lastEvent: lastEvent) }
+                // The watchdog: the stall timeout between complete events, and the turn's cap.
                 group.addTask {
-                    try await Task.sleep(until: deadline, clock: .continuous)
-                    throw TurnTimeout()
+                    while true {
+                        try await Task.sleep(until: min(lastEvent.value + stall, deadline), clock: .continuous)
+                        let now = ContinuousClock.now
+                        if now >= deadline { throw TurnTimeout() }
+                        if lastEvent.value + stall <= now { throw Stalled() }
+                    }
                 }
                 defer { group.cancelAll() }
                 guard let first = try await group.next() else { throw TurnTimeout() }
@@ -181,14 +212,21 @@ public final class OpenAIClient: ModelClient {
         } catch {
             return classify(transport: error)
         }
-        return classify(reply)
+        switch received {
+        case let .whole(reply):
+            return classify(reply)
+        case let .stream(.success(response)):
+            return .success(response)
+        case let .stream(.failure(invalid)):
+            return .retry(Problem(message: "invalid response: \(invalid.problem)", invalidResponse: true))
+        }
     }
 
-    private func send(_ body: Data, deadline: ContinuousClock.Instant) async throws -> Reply {
+    private func send(_ body: Data, deadline: ContinuousClock.Instant, lastEvent: LastEvent) async throws -> Received {
         var request = HTTPClientRequest(url: endpoint)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
-        request.headers.add(name: "Accept", value: "application/json")
+        request.headers.add(name: "Accept", value: configuration.stream ? "text/event-stream" : "application/json")
         request.headers.add(name: "User-Agent", value: "warden")
         if let key = configuration.apiKey, !key.isEmpty {
             request.headers.add(name: "Authorization", value: "Bearer \(key)")
@@ -198,17 +236,47 @@ public final class OpenAIClient: ModelClient {
         let response = try await http.execute(
             request, deadline: .now() + .nanoseconds(Self.nanoseconds(remaining) + 1_000_000_000)
         )
-        let buffer: ByteBuffer
-        do {
-            buffer = try await response.body.collect(upTo: configuration.maxResponseBytes)
-        } catch is NIOTooManyBytesError {
-            throw TooLarge()
+        let status = Int(response.status.code)
+        let isEventStream = response.headers.first(name: "content-type")?.lowercased().hasPrefix("text/event-stream") ?? false
+        // Errors come as JSON even from streaming servers, and a server may ignore `stream`.
+        guard configuration.stream, (200..<300).contains(status), isEventStream else {
+            let buffer: ByteBuffer
+            do {
+                buffer = try await response.body.collect(upTo: configuration.maxResponseBytes)
+            } catch is NIOTooManyBytesError {
+                throw TooLarge()
+            }
+            return .whole(Reply(
+                status: status, headers: response.headers.map { ($0.name, $0.value) }, body: Data(buffer.readableBytesView)
+            ))
         }
-        return Reply(
-            status: Int(response.status.code),
-            headers: response.headers.map { ($0.name, $0.value) },
-            body: Data(buffer.readableBytesView)
-        )
+
+        var parser = ServerSentEventParser()
+        var assembler = ChatStreamAssembler()
+        var events: [ServerSentEvent] = []
+        var size = 0
+        for try await buffer in response.body {
+            size += buffer.readableBytes
+            if size > configuration.maxResponseBytes { throw TooLarge() }
+            buffer.withUnsafeReadableBytes { parser.feed($0, into: &events) }
+            guard !events.isEmpty else { continue }
+            lastEvent.mark()
+            for event in events {
+                do {
+                    try assembler.consume(event)
+                } catch {
+                    return .stream(.failure(error))
+                }
+                if assembler.done { break }
+            }
+            events.removeAll(keepingCapacity: true)
+            if assembler.done { break }
+        }
+        do {
+            return .stream(.success(try assembler.response()))
+        } catch {
+            return .stream(.failure(error))
+        }
     }
 
     private struct TooLarge: Error {}
@@ -244,6 +312,7 @@ public final class OpenAIClient: ModelClient {
                 .unavailable, "no answer within the request timeout of \(Self.seconds(configuration.requestTimeout))"
             ))
         }
+        if error is Stalled { return .retry(stalledProblem) }
         if error is TooLarge {
             return .retry(Problem(
                 message: "invalid response: the body is larger than \(configuration.maxResponseBytes) bytes",
@@ -253,9 +322,7 @@ public final class OpenAIClient: ModelClient {
         if let http = error as? HTTPClientError {
             switch http {
             case .readTimeout:
-                return .retry(Problem(
-                    message: "the server sent nothing for \(Self.seconds(configuration.stallTimeout)) (stall timeout)"
-                ))
+                return .retry(stalledProblem)
             case .connectTimeout:
                 return .retry(Problem(
                     message: "could not connect within \(Self.seconds(configuration.connectTimeout))"
@@ -273,6 +340,14 @@ public final class OpenAIClient: ModelClient {
             }
         }
         return .retry(Problem(message: "connection error: \(error)"))
+    }
+
+    private var stalledProblem: Problem {
+        Problem(
+            message: "no complete \(configuration.stream ? "event" : "reply") from the server for "
+                + "\(Self.seconds(configuration.stallTimeout)) (stall timeout)",
+            stalled: true
+        )
     }
 
     // MARK: - Helpers

@@ -3,8 +3,15 @@ import WardenCore
 extension OpenAIClient {
     /// How to reach an OpenAI-compatible chat-completions endpoint and how hard to try.
     ///
-    /// Responses are requested without streaming, so the server sends nothing until the whole
-    /// completion is generated: `stallTimeout` must exceed the longest generation you expect.
+    /// Replies are streamed by default, so the stall timeout only has to exceed the longest gap
+    /// between two events (a queued request sends none until it is scheduled). With `stream`
+    /// off the whole reply is one event: `stallTimeout` must then exceed the longest generation.
+    ///
+    /// With the defaults a server that never answers, or dribbles bytes, fails the turn after
+    /// `maxStalls` stalls: 3 x 60 s; with connect timeouts and back-off between them at most
+    /// 3 x 60 + 3 x 10 + 28 = 238 s, under 4 minutes. Only `requestTimeout` bounds `Retry-After`
+    /// waits, error replies that each arrive just inside the stall timeout, and a server that
+    /// keeps sending complete but useless events.
     public struct Configuration: Sendable {
         /// The API root, e.g. `http://127.0.0.1:8000/v1`; requests go to `{baseURL}/chat/completions`.
         public var baseURL: String
@@ -22,12 +29,18 @@ extension OpenAIClient {
         public var logprobs: Bool
         /// Wall-clock cap on one turn, retries and back-off waits included.
         public var requestTimeout: Double
-        /// Seconds without a byte from the server before the attempt is abandoned and retried.
+        /// Seconds without a complete event (comments and partial events do not count) before
+        /// the attempt is abandoned and retried.
         public var stallTimeout: Double
         /// Seconds to establish a connection.
         public var connectTimeout: Double
         /// Retries after the first attempt (so at most `maxRetries + 1` HTTP attempts).
         public var maxRetries: Int
+        /// Stalled attempts after which the turn fails, whatever `maxRetries` allows.
+        public var maxStalls: Int
+        /// Ask for server-sent events (`stream: true` with usage in the last chunk); off for
+        /// servers that cannot stream.
+        public var stream: Bool
         /// First back-off wait in seconds; doubles per retry up to `backoffMax`, with jitter.
         public var backoffBase: Double
         public var backoffMax: Double
@@ -49,9 +62,11 @@ extension OpenAIClient {
             stop: [String] = [],
             logprobs: Bool = false,
             requestTimeout: Double = 900,
-            stallTimeout: Double = 600,
+            stallTimeout: Double = 60,
             connectTimeout: Double = 10,
             maxRetries: Int = 5,
+            maxStalls: Int = 3,
+            stream: Bool = true,
             backoffBase: Double = 1,
             backoffMax: Double = 60,
             retryAfterCap: Double = 120,
@@ -71,6 +86,8 @@ extension OpenAIClient {
             self.stallTimeout = stallTimeout
             self.connectTimeout = connectTimeout
             self.maxRetries = maxRetries
+            self.maxStalls = maxStalls
+            self.stream = stream
             self.backoffBase = backoffBase
             self.backoffMax = backoffMax
             self.retryAfterCap = retryAfterCap
@@ -104,7 +121,7 @@ extension String {
 extension OpenAIClient.Configuration: Codable {
     private enum CodingKeys: String, CodingKey {
         case baseURL, model, temperature, topP, maxTokens, seed, stop, logprobs, requestTimeout, stallTimeout,
-             connectTimeout, maxRetries, backoffBase, backoffMax, retryAfterCap, extraBody, maxResponseBytes
+             connectTimeout, maxRetries, maxStalls, stream, backoffBase, backoffMax, retryAfterCap, extraBody, maxResponseBytes
     }
 
     public init(from decoder: any Decoder) throws {
@@ -124,6 +141,8 @@ extension OpenAIClient.Configuration: Codable {
             stallTimeout: try c.decodeIfPresent(Double.self, forKey: .stallTimeout) ?? d.stallTimeout,
             connectTimeout: try c.decodeIfPresent(Double.self, forKey: .connectTimeout) ?? d.connectTimeout,
             maxRetries: try c.decodeIfPresent(Int.self, forKey: .maxRetries) ?? d.maxRetries,
+            maxStalls: try c.decodeIfPresent(Int.self, forKey: .maxStalls) ?? d.maxStalls,
+            stream: try c.decodeIfPresent(Bool.self, forKey: .stream) ?? d.stream,
             backoffBase: try c.decodeIfPresent(Double.self, forKey: .backoffBase) ?? d.backoffBase,
             backoffMax: try c.decodeIfPresent(Double.self, forKey: .backoffMax) ?? d.backoffMax,
             retryAfterCap: try c.decodeIfPresent(Double.self, forKey: .retryAfterCap) ?? d.retryAfterCap,
@@ -146,6 +165,8 @@ extension OpenAIClient.Configuration: Codable {
         try c.encode(stallTimeout, forKey: .stallTimeout)
         try c.encode(connectTimeout, forKey: .connectTimeout)
         try c.encode(maxRetries, forKey: .maxRetries)
+        try c.encode(maxStalls, forKey: .maxStalls)
+        try c.encode(stream, forKey: .stream)
         try c.encode(backoffBase, forKey: .backoffBase)
         try c.encode(backoffMax, forKey: .backoffMax)
         try c.encode(retryAfterCap, forKey: .retryAfterCap)
@@ -167,7 +188,8 @@ extension OpenAIClient.Configuration: CustomStringConvertible, CustomDebugString
             "baseURL": baseURL, "model": model, "apiKey": apiKey == nil ? "none" : "<redacted>",
             "temperature": temperature as Any, "topP": topP as Any, "maxTokens": maxTokens as Any, "seed": seed as Any,
             "stop": stop, "logprobs": logprobs, "requestTimeout": requestTimeout, "stallTimeout": stallTimeout,
-            "connectTimeout": connectTimeout, "maxRetries": maxRetries, "backoffBase": backoffBase,
+            "connectTimeout": connectTimeout, "maxRetries": maxRetries, "maxStalls": maxStalls, "stream": stream,
+            "backoffBase": backoffBase,
             "backoffMax": backoffMax, "retryAfterCap": retryAfterCap, "extraBody": extraBody,
             "maxResponseBytes": maxResponseBytes,
         ])

@@ -31,7 +31,9 @@ enum OpenAIWire {
             body["logprobs"] = .bool(true)
             body["top_logprobs"] = .number(0)
         }
-        body["stream"] = .bool(false)
+        body["stream"] = .bool(c.stream)
+        // Without it most servers send no usage at all when streaming.
+        if c.stream { body["stream_options"] = .object(["include_usage": .bool(true)]) }
         for (key, value) in c.extraBody { body[key] = value }
         return body
     }

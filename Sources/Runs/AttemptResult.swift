@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import WardenCore
 
 /// One finished attempt: a line of `RUN_DIR/results.jsonl`, keyed by instance and attempt.
@@ -64,12 +65,29 @@ public struct AttemptResult: Sendable, Codable, Hashable {
         case patch, submitted, trajectory, error
     }
 
+    /// False when a harness failure (the attempt could not run, or could not be scored) stopped
+    /// it: such a row is kept as a record of the cause, but resuming redoes the attempt.
+    public var isFinished: Bool { error == nil }
+
     /// The key that makes a row unique in a run.
     public var key: String { "\(instanceID)#\(attempt)" }
 }
 
-/// Reads `results.jsonl`, keeping the last row per (instance, attempt) and skipping a line cut
-/// short by a kill; a missing file is an empty run.
-public func readResults(_ url: URL) -> [AttemptResult] {
-    (try? SFTExport.readResultRows(url))?.rows.map(\.row) ?? []
+/// Reads `results.jsonl`, keeping the last row per (instance, attempt); a missing file is an
+/// empty run, and so is a device. Lines that are not rows (a line cut short by a kill, a hand edit) are skipped and
+/// reported to `logger` with the file and line; a file that cannot be read is an error.
+public func readResults(_ url: URL, logger: Logger = Logger(label: "warden.run")) throws -> [AttemptResult] {
+    var status = stat()
+    guard stat(url.path, &status) == 0 else {
+        if errno == ENOENT { return [] }
+        throw WardenError("run.results", "cannot read the results: \(String(cString: strerror(errno)))", context: url.path)
+    }
+    // A device or pipe (results sent to /dev/null, say) holds no earlier rows to read.
+    guard (status.st_mode & S_IFMT) == S_IFREG else {
+        logger.warning("not a regular file: no earlier rows are read from it", metadata: ["file": "\(url.path)"])
+        return []
+    }
+    let read = try SFTExport.readResultRows(url)
+    for problem in read.problems { logger.warning("\(problem)") }
+    return read.rows.map(\.row)
 }

@@ -1,5 +1,6 @@
 import Agent
 import Foundation
+import Logging
 import Sandbox
 import Scoring
 import Synchronization
@@ -123,14 +124,27 @@ public final class RunProgress: Sendable {
 }
 
 /// Appends result rows with one write each, synced to disk, so a kill loses nothing finished.
+///
+/// Opening it repairs a torn last line (a kill in the middle of a write): the bytes after the
+/// last newline are cut off before anything is appended, so the next row is never glued onto
+/// them, and the attempt they belonged to is redone.
 actor ResultsLog {
     private let descriptor: Int32
+    private let path: String
     private let encoder: JSONEncoder
 
+    /// How many bytes of a torn last line the opening removed (0 when the file was whole).
+    let repairedBytes: Int
+
     init(_ url: URL) throws {
-        descriptor = open(url.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        path = url.path
+        descriptor = open(url.path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else {
             throw WardenError("run.results", "cannot open results.jsonl: \(String(cString: strerror(errno)))", context: url.path)
+        }
+        do { repairedBytes = try Self.cutTornTail(descriptor, path: url.path) } catch {
+            close(descriptor)
+            throw error
         }
         encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -138,12 +152,59 @@ actor ResultsLog {
 
     deinit { close(descriptor) }
 
+    /// Truncates a regular file to just after its last newline; returns the bytes removed.
+    static func cutTornTail(_ descriptor: Int32, path: String) throws -> Int {
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else {
+            throw WardenError("run.results", "cannot stat results.jsonl: \(String(cString: strerror(errno)))", context: path)
+        }
+        guard (status.st_mode & S_IFMT) == S_IFREG, status.st_size > 0 else { return 0 }
+        let size = Int(status.st_size)
+        var end = size
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while end > 0 {
+            let start = max(0, end - buffer.count)
+            let count = end - start
+            let read = buffer.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, count, off_t(start)) }
+            guard read == count else {
+                throw WardenError("run.results", "cannot read results.jsonl: \(String(cString: strerror(errno)))", context: path)
+            }
+            if let newline = buffer[0..<count].lastIndex(of: 0x0a) {
+                end = start + newline + 1
+                break
+            }
+            end = start
+        }
+        guard end < size else { return 0 }
+        guard ftruncate(descriptor, off_t(end)) == 0, fsync(descriptor) == 0 else {
+            throw WardenError("run.results", "cannot cut the torn last line of results.jsonl: \(String(cString: strerror(errno)))", context: path)
+        }
+        return size - end
+    }
+
+    /// Appends one row and syncs it. A failed or short write is undone (the file is cut back to
+    /// where it was), so the file never holds half a row, and the failure is thrown.
     func append(_ row: AttemptResult) throws {
         var line = try encoder.encode(row)
         line.append(0x0a)
-        let written = line.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-        guard written == line.count else { throw WardenError("run.results", "cannot append to results.jsonl: \(String(cString: strerror(errno)))") }
-        fsync(descriptor)
+        var status = stat()
+        let before = fstat(descriptor, &status) == 0 ? status.st_size : -1
+        let written = line.withUnsafeBytes { bytes in
+            var result: Int
+            repeat { result = write(descriptor, bytes.baseAddress, bytes.count) } while result < 0 && errno == EINTR
+            return result
+        }
+        guard written == line.count else {
+            let cause = written < 0 ? String(cString: strerror(errno)) : "only \(written) of \(line.count) bytes were written"
+            var message = "cannot append the row of \(row.key) to results.jsonl: \(cause)"
+            if written > 0 && (before < 0 || ftruncate(descriptor, before) != 0) {
+                message += "; the partial row stays and is cut off when the run resumes"
+            }
+            throw WardenError("run.results", message, context: path)
+        }
+        guard fsync(descriptor) == 0 else {
+            throw WardenError("run.results", "cannot sync results.jsonl after the row of \(row.key): \(String(cString: strerror(errno)))", context: path)
+        }
     }
 }
 
@@ -159,9 +220,13 @@ public struct BatchRunner: Sendable {
     /// A model for one attempt (stateful clients such as replay and the oracle need their own).
     public var makeModel: @Sendable (TaskInstance) throws -> any ModelClient
     public var progress: RunProgress
+    /// Where repairs, unfinished attempts and append failures are reported.
+    public var logger: Logger
 
     public init(directory: URL, settings: RunSettings, suite: TaskSuite, workers: Int, agentProfile: SandboxProfile,
-                evaluator: Evaluator, makeModel: @escaping @Sendable (TaskInstance) throws -> any ModelClient) {
+                evaluator: Evaluator, logger: Logger = Logger(label: "warden.run"),
+                makeModel: @escaping @Sendable (TaskInstance) throws -> any ModelClient) {
+        self.logger = logger
         self.directory = directory
         self.settings = settings
         self.suite = suite
@@ -204,32 +269,55 @@ public struct BatchRunner: Sendable {
     }
 
     /// Runs every unfinished attempt. Cancellation (SIGINT) stops new work; running episodes end
-    /// as cancelled and are left unfinished, so the next run redoes them.
+    /// as cancelled and are left unfinished, so the next run redoes them. An attempt that hit a
+    /// harness failure (its row has an `error`) is recorded but not finished: resuming redoes it.
+    /// A row that cannot be appended stops the run: the error names the file and the cause.
     public func run() async throws -> BatchReport {
         let resultsURL = directory.appendingPathComponent("results.jsonl")
+        let log = try ResultsLog(resultsURL)
+        if log.repairedBytes > 0 {
+            logger.warning("removed a torn last line (\(log.repairedBytes) bytes) left by a kill; its attempt is redone",
+                           metadata: ["file": "\(resultsURL.path)"])
+        }
         let planned = Set(plan.map(\.key))
-        let earlier = readResults(resultsURL).filter { planned.contains($0.key) }
+        let earlier = try readResults(resultsURL, logger: logger).filter { planned.contains($0.key) && $0.isFinished }
         let finished = Set(earlier.map(\.key))
         let todo = plan.filter { !finished.contains($0.key) }
         for row in earlier { progress.finished(row.key, result: row) }
-        let log = try ResultsLog(resultsURL)
         let tasks = Dictionary(uniqueKeysWithValues: suite.tasks.map { ($0.instance.instanceID, $0) })
+        var appendFailure: WardenError?
 
-        await withTaskGroup(of: Void.self) { group in
+        await withTaskGroup(of: WardenError?.self) { group in
             var iterator = todo.makeIterator()
             func startNext() -> Bool {
                 guard !Task.isCancelled, let planned = iterator.next(), let task = tasks[planned.instanceID] else { return false }
                 group.addTask {
                     let row = await attempt(planned, task: task)
-                    if let row { try? await log.append(row) }
-                    progress.finished(planned.key, result: row)
+                    defer { progress.finished(planned.key, result: row?.isFinished == true ? row : nil) }
+                    guard let row else { return nil }
+                    if let problem = row.error {
+                        logger.warning("attempt not finished, redone on resume: \(problem)",
+                                       metadata: ["instance": "\(planned.instanceID)", "attempt": "\(planned.attempt)"])
+                    }
+                    do {
+                        try await log.append(row)
+                        return nil
+                    } catch {
+                        return error as? WardenError ?? WardenError("run.results", "\(error)", context: resultsURL.path)
+                    }
                 }
                 return true
             }
             for _ in 0..<max(1, workers) where startNext() {}
-            while await group.next() != nil {
-                _ = startNext()
+            while let outcome = await group.next() {
+                if let failure = outcome, appendFailure == nil { appendFailure = failure }
+                if appendFailure == nil { _ = startNext() }
             }
+        }
+        if let failure = appendFailure {
+            throw WardenError(failure.code, failure.message + ". The run stopped; the trajectories of the attempts that ran are in "
+                              + directory.appendingPathComponent("trajectories").path + ", and resuming redoes the attempts that have no row",
+                              context: failure.context)
         }
         return try writeSummaries()
     }
@@ -264,11 +352,19 @@ public struct BatchRunner: Sendable {
             let model = try makeModel(instance)
             let evaluator = self.evaluator
             let scoreTime = Mutex(0.0)
+            // The typed score (or why there is none) is kept here; the loop records its JSON form.
+            let scored = Mutex<Result<EvaluationResult, any Error>?>(nil)
             let scorer: @Sendable (String) async -> JSONValue? = { patch in
                 let started = ContinuousClock.now
                 defer { scoreTime.withLock { $0 = seconds(since: started) } }
-                guard let result = try? await evaluator.evaluate(instance, repository: task.repository, patch: patch) else { return nil }
-                return try? JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(result))
+                do {
+                    let result = try await evaluator.evaluate(instance, repository: task.repository, patch: patch)
+                    scored.withLock { $0 = .success(result) }
+                    return try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(result))
+                } catch {
+                    scored.withLock { $0 = .failure(error) }
+                    return nil
+                }
             }
             let progress = self.progress
             let loop = AgentLoop(task: instance, model: model, environment: environment, configuration: settings.agent, scorer: scorer,
@@ -280,7 +376,13 @@ public struct BatchRunner: Sendable {
             let writer = try TrajectoryWriter(url: directory.appendingPathComponent(relative))
             let final = try await loop.run(writingTo: writer, sourceRepository: task.repository.path, wardenVersion: settings.wardenVersion)
             if final.exitStatus == .cancelled && Task.isCancelled { return nil }
-            let score = final.score.flatMap { try? JSONDecoder().decode(EvaluationResult.self, from: JSONEncoder().encode($0)) }
+            let outcome = scored.withLock { $0 }
+            let score: EvaluationResult? = if case let .success(result)? = outcome { result } else { nil }
+            let scoringProblem: String? = switch outcome {
+            case .success?: nil
+            case let .failure(error)?: "scoring failed: \(error)"
+            case nil: "scoring failed: the episode ended without being scored"
+            }
             return AttemptResult(
                 instanceID: instance.instanceID, attempt: planned.attempt, exitStatus: final.exitStatus, resolved: score?.resolved ?? false,
                 resolution: score?.resolution?.rawValue, failToPassPassed: score?.testsStatus?.failToPass.success.count ?? 0,
@@ -289,7 +391,7 @@ public struct BatchRunner: Sendable {
                 promptTokens: final.promptTokens, completionTokens: final.completionTokens,
                 episodeSeconds: final.wallTimeMs / 1000 - scoreTime.withLock { $0 }, scoreSeconds: scoreTime.withLock { $0 },
                 modelVersions: final.modelVersions, patch: final.submission ?? final.finalDiff, submitted: final.submission != nil,
-                trajectory: relative, error: score == nil ? "scoring failed" : nil)
+                trajectory: relative, error: scoringProblem)
         } catch {
             if Task.isCancelled { return nil }
             return failed(error)
@@ -303,7 +405,7 @@ public struct BatchRunner: Sendable {
     }
 
     public static func writeSummaries(directory: URL, taskIDs: [String], attempts: Int, modelName: String) throws -> BatchReport {
-        let results = readResults(directory.appendingPathComponent("results.jsonl"))
+        let results = try readResults(directory.appendingPathComponent("results.jsonl"))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var predictions = Data()

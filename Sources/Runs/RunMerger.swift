@@ -24,7 +24,7 @@ public enum RunMerger {
             } else {
                 settings = shard
             }
-            for row in readResults(run.appendingPathComponent("results.jsonl")) { rows[row.key] = row }
+            for row in try readResults(run.appendingPathComponent("results.jsonl")) { rows[row.key] = row }
             let trajectories = run.appendingPathComponent("trajectories")
             for relative in (FileManager.default.subpaths(atPath: trajectories.path) ?? []) where relative.hasSuffix(".jsonl") {
                 let target = output.appendingPathComponent("trajectories").appendingPathComponent(relative)

@@ -33,12 +33,17 @@ public struct BatchReport: Sendable, Codable, Hashable {
     public var tasks: Int
     public var attemptsPerTask: Int
     public var finishedAttempts: Int
+    /// Attempts whose row records a harness failure (not run, or not scored); resuming redoes them.
+    public var unfinishedAttempts: Int
     /// Share of tasks whose first attempt resolved them (the score of preds.jsonl).
     public var resolvedRate: Double
     /// The mean over tasks of the share of resolved attempts.
     public var passAt1: Double
-    /// The unbiased pass@k with k = attempts per task.
-    public var passAtK: Double
+    /// The unbiased pass@k with k = attempts per task, over the tasks with at least k finished
+    /// attempts only (nil when there are none): a task with fewer would bias it.
+    public var passAtK: Double?
+    /// The tasks left out of pass@k because they have fewer than k finished attempts.
+    public var tasksBelowK: [String]
     public var exitStatuses: [String: Int]
     public var promptTokens: Int
     public var completionTokens: Int
@@ -47,19 +52,23 @@ public struct BatchReport: Sendable, Codable, Hashable {
     public var perTask: [TaskRow]
 
     enum CodingKeys: String, CodingKey {
-        case tasks, attemptsPerTask = "attempts_per_task", finishedAttempts = "finished_attempts", resolvedRate = "resolved_rate"
-        case passAt1 = "pass@1", passAtK = "pass@k", exitStatuses = "exit_statuses", promptTokens = "prompt_tokens"
+        case tasks, attemptsPerTask = "attempts_per_task", finishedAttempts = "finished_attempts"
+        case unfinishedAttempts = "unfinished_attempts", resolvedRate = "resolved_rate"
+        case passAt1 = "pass@1", passAtK = "pass@k", tasksBelowK = "tasks_below_k", exitStatuses = "exit_statuses", promptTokens = "prompt_tokens"
         case completionTokens = "completion_tokens", episodeSeconds = "episode_seconds", scoreSeconds = "score_seconds"
         case perTask = "per_task"
     }
 
     /// Builds the report from results; `taskIDs` lists every task of the run (tasks with no
-    /// finished attempt count as unresolved).
-    public init(results: [AttemptResult], taskIDs: [String], attemptsPerTask: Int) {
+    /// finished attempt count as unresolved in the resolved rate and pass@1). Rows that record a
+    /// harness failure are counted apart and graded as nothing.
+    public init(results allResults: [AttemptResult], taskIDs: [String], attemptsPerTask: Int) {
+        let results = allResults.filter(\.isFinished)
         let byTask = Dictionary(grouping: results, by: \.instanceID)
         tasks = taskIDs.count
         self.attemptsPerTask = attemptsPerTask
         finishedAttempts = results.count
+        unfinishedAttempts = allResults.count - results.count
         perTask = taskIDs.sorted().map { id in
             let rows = byTask[id] ?? []
             return TaskRow(instanceID: id, attempts: rows.count, resolved: rows.filter(\.resolved).count,
@@ -69,7 +78,10 @@ public struct BatchReport: Sendable, Codable, Hashable {
         let denominator = Double(max(1, tasks))
         resolvedRate = Double(perTask.filter(\.firstAttemptResolved).count) / denominator
         passAt1 = perTask.map { $0.attempts == 0 ? 0 : Double($0.resolved) / Double($0.attempts) }.reduce(0, +) / denominator
-        passAtK = perTask.map { Runs.passAtK(attempts: $0.attempts, resolved: $0.resolved, k: attemptsPerTask) }.reduce(0, +) / denominator
+        let complete = perTask.filter { $0.attempts >= attemptsPerTask }
+        tasksBelowK = perTask.filter { $0.attempts < attemptsPerTask }.map(\.instanceID)
+        passAtK = complete.isEmpty ? nil
+            : complete.map { Runs.passAtK(attempts: $0.attempts, resolved: $0.resolved, k: attemptsPerTask) }.reduce(0, +) / Double(complete.count)
         exitStatuses = Dictionary(grouping: results, by: \.exitStatus.rawValue).mapValues(\.count)
         promptTokens = results.map(\.promptTokens).reduce(0, +)
         completionTokens = results.map(\.completionTokens).reduce(0, +)
@@ -88,7 +100,19 @@ public struct BatchReport: Sendable, Codable, Hashable {
         }
         text += String(format: "\n%d task(s) x %d attempt(s), %d finished. resolved %.1f%%  pass@1 %.1f%%",
                        tasks, attemptsPerTask, finishedAttempts, resolvedRate * 100, passAt1 * 100)
-        text += attemptsPerTask > 1 ? String(format: "  pass@%d %.1f%%\n", attemptsPerTask, passAtK * 100) : "\n"
+        if attemptsPerTask > 1 {
+            let over = tasks - tasksBelowK.count
+            text += passAtK.map { String(format: "  pass@%d %.1f%% over %d task(s)", attemptsPerTask, $0 * 100, over) }
+                ?? "  pass@\(attemptsPerTask): no task has \(attemptsPerTask) finished attempts"
+            if !tasksBelowK.isEmpty {
+                text += "\n\(tasksBelowK.count) task(s) with fewer than \(attemptsPerTask) finished attempts, left out of pass@\(attemptsPerTask): "
+                    + tasksBelowK.prefix(10).joined(separator: ", ") + (tasksBelowK.count > 10 ? ", ..." : "")
+            }
+        }
+        text += "\n"
+        if unfinishedAttempts > 0 {
+            text += "\(unfinishedAttempts) attempt(s) hit a harness failure (see the error field of results.jsonl); run again to redo them\n"
+        }
         text += "exit statuses: " + exitStatuses.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + "\n"
         text += String(format: "tokens: %d prompt + %d completion; time: %.0f s in episodes, %.0f s scoring\n",
                        promptTokens, completionTokens, episodeSeconds, scoreSeconds)

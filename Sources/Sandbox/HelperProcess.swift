@@ -6,7 +6,8 @@ import WardenCore
 ///
 /// The helper reads its specification on fd 3, reports set-up failures on fd 4 and kills the
 /// jail when the lifeline on fd 5 closes: closing `lifeline` here, or this process dying,
-/// ends every process in the jail.
+/// ends every process in the jail. The jail's cgroups live until the lifeline closes, so
+/// `memoryCounter` can still be read after the jail's pid 1 died.
 final class HelperProcess {
     let pid: pid_t
     /// Write end of the jailed program's stdin.
@@ -16,6 +17,11 @@ final class HelperProcess {
     private(set) var errorOutput: Int32
     private var lifeline: Int32
     private var exitStatus: Int32?
+    /// The jail's out-of-memory kill counter; nil without a memory cgroup.
+    let memoryCounter: MemoryCounter?
+    /// The jail's cgroups, which the helper removes as it exits; removed here when it could
+    /// not (killed).
+    private let cgroupDirectories: [String]
 
     /// Starts a jail running `arguments` and waits until the program was exec'd inside it.
     /// Throws with the helper's own explanation when the jail cannot be built.
@@ -88,7 +94,10 @@ final class HelperProcess {
             close(pipes[index])
             pipes[index] = -1
         }
-        let process = HelperProcess(pid: pid, input: stdinWrite, output: stdoutRead, errorOutput: stderrRead, lifeline: lifelineWrite)
+        let cgroups = configuration.cgroups
+        let process = HelperProcess(pid: pid, input: stdinWrite, output: stdoutRead, errorOutput: stderrRead, lifeline: lifelineWrite,
+                                    memoryCounter: cgroups.memory.map { MemoryCounter($0, helper: pid) },
+                                    cgroupDirectories: Array(Set([cgroups.pids, cgroups.memory].compactMap { $0?.jail(helper: pid) })))
         for index in [5, 6, 8, 11] { pipes[index] = -1 }  // owned by `process` now
 
         let report = readToEnd(statusRead)
@@ -100,8 +109,11 @@ final class HelperProcess {
         return process
     }
 
-    private init(pid: pid_t, input: Int32, output: Int32, errorOutput: Int32, lifeline: Int32) {
+    private init(pid: pid_t, input: Int32, output: Int32, errorOutput: Int32, lifeline: Int32, memoryCounter: MemoryCounter?,
+                 cgroupDirectories: [String]) {
         self.pid = pid
+        self.memoryCounter = memoryCounter
+        self.cgroupDirectories = cgroupDirectories
         self.input = input
         self.output = output
         self.errorOutput = errorOutput
@@ -128,6 +140,9 @@ final class HelperProcess {
         if let exitStatus { return exitStatus }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        for directory in cgroupDirectories where rmdir(directory) != 0 && errno != ENOENT {
+            FileHandle.standardError.write(Data("warden: cannot remove the jail's cgroup \(directory): \(String(cString: strerror(errno)))\n".utf8))
+        }
         let signal = status & 0x7f
         let code = signal == 0 ? (status >> 8) & 0xff : 128 + signal
         exitStatus = code

@@ -1,5 +1,34 @@
 import Foundation
+import Synchronization
 import WardenCore
+
+/// The host's user and group ids of a jail's root: whom the jail's processes are outside the
+/// jail, and whose rights they have over host files.
+///
+/// A root harness maps the jail's root to `unprivilegedRoot`, never to the host's root; an
+/// unprivileged harness maps it to itself. The checkout is mounted id-mapped, so through the
+/// jail's root (`/proc/<jail pid>/root/<checkout>`) its files appear owned by these ids and
+/// files created there land on disk owned by the checkout's owner. Code acting on the
+/// checkout for the jail (the file tools) acts with these ids (`setfsuid`/`setfsgid` on a
+/// thread of its own) to get exactly the jail's rights.
+public struct JailIdentity: Sendable, Hashable {
+    public var uid: uid_t
+    public var gid: gid_t
+
+    public init(uid: uid_t, gid: gid_t) {
+        self.uid = uid
+        self.gid = gid
+    }
+
+    /// Where a root harness maps the jail's root: an id no account uses, far from the ranges
+    /// `/etc/subuid` hands out.
+    public static let unprivilegedRoot = JailIdentity(uid: 2_147_483_646, gid: 2_147_483_646)
+
+    /// The identity jails started by this process get.
+    public static var current: JailIdentity {
+        geteuid() == 0 ? unprivilegedRoot : JailIdentity(uid: geteuid(), gid: getegid())
+    }
+}
 
 /// Everything needed to start jails over one checkout: the profile, the checkout's real path,
 /// the compiled syscall filter and the helper executable.
@@ -16,7 +45,10 @@ public struct JailConfiguration: Sendable {
     /// The compiled syscall filter, hex-encoded once for every jail's specification.
     let seccompHex: String
     let toolchains: [Toolchain]
-    let pidsCgroupRoot: String?
+    /// Where jails get their pids and memory cgroups.
+    var cgroups: CgroupPlacement
+    /// The host ids of the jail's root (see `JailIdentity`).
+    public let hostIdentity: JailIdentity
 
     public init(profile: SandboxProfile, checkout: URL, helperPath: String? = nil, spillDirectory: String? = nil) throws {
         try KernelSupport.ensureSupported()
@@ -31,8 +63,30 @@ public struct JailConfiguration: Sendable {
         self.spillDirectory = spillDirectory
         self.seccompHex = Self.hex(try SeccompPolicy(profile.syscalls, file: profile.name).compile())
         self.toolchains = ToolchainDetector.detect(profile.toolchains)
-        self.pidsCgroupRoot = Self.pidsCgroupRoot()
+        self.cgroups = CgroupPlacement.current
+        self.hostIdentity = JailIdentity.current
+        if cgroups.memory == nil {
+            let reasons = cgroups.problems.isEmpty ? "no memory cgroup controller was found" : cgroups.problems.joined(separator: "; ")
+            if geteuid() == 0 {
+                throw WardenError("jail.memory", "cannot cap the jails' memory: \(reasons). Running as root without the cap could let one "
+                    + "jail take the host down; give warden a memory cgroup (cgroup v1 /sys/fs/cgroup/memory, or a cgroup v2 subtree "
+                    + "with the memory controller)")
+            }
+            Self.warnUncappedMemory(reasons)
+        }
     }
+
+    /// Warns once per process that jails only get a per-process address-space limit.
+    private static func warnUncappedMemory(_ reasons: String) {
+        warnedUncappedMemory.withLock { warned in
+            guard !warned else { return }
+            warned = true
+            FileHandle.standardError.write(Data(("warden: warning: jails' memory is not capped as a whole (\(reasons)); "
+                + "each process gets limits.memory_mb of address space instead\n").utf8))
+        }
+    }
+
+    private static let warnedUncappedMemory = Mutex(false)
 
     /// Lower-case hex; `String(format:)` per byte cost milliseconds for every jail configuration.
     static func hex(_ bytes: [UInt8]) -> String {
@@ -62,31 +116,6 @@ public struct JailConfiguration: Sendable {
             + "`swift build --product warden-jail` or set WARDEN_JAIL to its path")
     }
 
-    /// A pids cgroup below the harness's own, where jails get their process cap. nil when
-    /// there is none we can write; the helper then relies on the per-namespace pid_max.
-    static func pidsCgroupRoot() -> String? {
-        guard let membership = try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8) else { return nil }
-        for line in membership.split(separator: "\n") {
-            let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
-            guard fields.count == 3 else { continue }
-            let path = String(fields[2])
-            let candidate: String
-            if fields[1].split(separator: ",").contains("pids") {
-                candidate = "/sys/fs/cgroup/pids" + path
-            } else if fields[0] == "0", fields[1].isEmpty,
-                      let controllers = try? String(contentsOfFile: "/sys/fs/cgroup\(path)/cgroup.subtree_control", encoding: .utf8),
-                      controllers.split(whereSeparator: \.isWhitespace).contains("pids") {
-                candidate = "/sys/fs/cgroup" + path
-            } else {
-                continue
-            }
-            let root = (candidate as NSString).appendingPathComponent("warden")
-            try? FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: false)
-            if access(root + "/cgroup.procs", W_OK) == 0 { return root }
-        }
-        return nil
-    }
-
     /// The jail's environment: explicit and minimal. Nothing of the harness's own environment
     /// (where API keys live) reaches the jail.
     public var environment: [String: String] {
@@ -112,6 +141,10 @@ public struct JailConfiguration: Sendable {
     /// `workingDirectory` and falling back to the checkout's root.
     func specification(arguments: [String], workingDirectory: String?) -> [String] {
         var tokens = ["uid", String(geteuid()), "gid", String(getegid()), "net", profile.network.rawValue]
+        let mapped = hostIdentity.uid != geteuid()
+        if mapped { tokens += ["map-root", String(hostIdentity.uid), String(hostIdentity.gid)] }
+        // Mapped, the checkout and writable binds appear owned by the jail's root.
+        let idmap = mapped ? "-idmap" : ""
         var mounts: [(depth: Int, tokens: [String])] = []
         func add(_ target: String, _ op: [String]) {
             mounts.append((target.split(separator: "/").count, op))
@@ -119,7 +152,7 @@ public struct JailConfiguration: Sendable {
         for path in profile.systemMounts { add(path, ["bind-ro-try", path, path]) }
         for prefix in toolchains.flatMap(\.prefixes) { add(prefix, ["bind-ro-try", prefix, prefix]) }
         for mount in profile.extraMounts {
-            let op = (mount.writable ? "bind-rw" : "bind-ro") + (mount.optional ? "-try" : "")
+            let op = (mount.writable ? "bind-rw" : "bind-ro") + (mount.optional ? "-try" : "") + (mount.writable ? idmap : "")
             add(mount.target, [op, mount.source, mount.target])
         }
         for tmpfs in profile.tmpfs {
@@ -133,8 +166,8 @@ public struct JailConfiguration: Sendable {
         if !profile.tmpfs.contains(where: { profile.home == $0.target || profile.home.hasPrefix($0.target + "/") }) {
             add(profile.home, ["tmpfs", profile.home, String(256 << 20), "0700"])
         }
-        add(checkout, [profile.checkoutWritable ? "bind-rw" : "bind-ro", checkout, checkout])
-        if profile.gitDirectoryReadOnly { add(checkout + "/.git", ["bind-ro-try", checkout + "/.git", checkout + "/.git"]) }
+        add(checkout, [(profile.checkoutWritable ? "bind-rw" : "bind-ro") + idmap, checkout, checkout])
+        if profile.gitDirectoryReadOnly { add(checkout + "/.git", ["bind-ro-try" + idmap, checkout + "/.git", checkout + "/.git"]) }
         // Shallow targets first, so a checkout under /tmp lands on top of the private /tmp.
         for mount in mounts.enumerated().sorted(by: { ($0.element.depth, $0.offset) < ($1.element.depth, $1.offset) }) {
             tokens += mount.element.tokens
@@ -143,9 +176,13 @@ public struct JailConfiguration: Sendable {
 
         let limits = profile.limits
         tokens += ["pids", String(limits.processes)]
-        if let pidsCgroupRoot { tokens += ["cgroup-root", pidsCgroupRoot] }
+        if let pids = cgroups.pids { tokens += ["pids-cgroup", pids.path, pids.home] }
+        if let memory = cgroups.memory {
+            tokens += ["memory", String(limits.memoryMB << 20), "memory-cgroup", memory.path, memory.home]
+        } else {
+            tokens += ["rlimit", "as", String(limits.memoryMB << 20), String(limits.memoryMB << 20)]
+        }
         tokens += ["rlimit", "cpu", String(limits.cpuSeconds), String(limits.cpuSeconds + 1)]
-        tokens += ["rlimit", "as", String(limits.memoryMB << 20), String(limits.memoryMB << 20)]
         tokens += ["rlimit", "fsize", String(limits.fileSizeMB << 20), String(limits.fileSizeMB << 20)]
         tokens += ["rlimit", "nofile", String(limits.openFiles), String(limits.openFiles)]
         tokens += ["rlimit", "core", "0", "0"]

@@ -39,7 +39,8 @@ public struct SandboxProfile: Sendable, Hashable {
     public struct Limits: Sendable, Hashable {
         /// CPU seconds per process (SIGXCPU at the limit, SIGKILL a second later).
         public var cpuSeconds: Int
-        /// Address space per process.
+        /// Memory of the whole jail, every process and its tmpfs files together, without swap
+        /// (a memory cgroup); per-process address space only where no memory cgroup exists.
         public var memoryMB: Int
         /// Largest file a process may write.
         public var fileSizeMB: Int

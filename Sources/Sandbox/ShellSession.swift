@@ -203,6 +203,11 @@ public final class ShellSession: @unchecked Sendable {
 
         var exitCode: Int32?
         var shellExited = false
+        // The jail's cgroup counts kills at its memory limit; a jail is replaced after one, so
+        // any kill happened during this command.
+        let memoryKills = process.memoryCounter?.kills() ?? 0
+        let outOfMemory = memoryKills == 0 ? nil
+            : OutOfMemory(limitBytes: UInt64(configuration.profile.limits.memoryMB) << 20, killedProcesses: memoryKills)
         if timedOut || cancelled {
             // Kill the whole jail (background and setsid children included), keep what it printed.
             process.terminate()
@@ -215,6 +220,14 @@ public final class ShellSession: @unchecked Sendable {
             if fields.count == 2 { cwd = String(fields[1]) }
             leftoverOutput = outScanner.leftover
             leftoverError = errScanner.leftover
+            if outOfMemory != nil {
+                // Any process may have been the one killed: start over, as after a timeout.
+                process.terminate()
+                self.process = nil
+                pendingRestart = .afterOutOfMemory
+                leftoverOutput = []
+                leftoverError = []
+            }
         } else {
             // The shell ended (exit, exec, a signal): its status is the helper's.
             shellExited = true
@@ -222,12 +235,12 @@ public final class ShellSession: @unchecked Sendable {
             drain(process, outOpen: outOpen, errOpen: errOpen, out: &outScanner, err: &errScanner, emitOut: emitOut, emitErr: emitErr)
             exitCode = process.terminate()
             self.process = nil
-            pendingRestart = .afterExit
+            pendingRestart = outOfMemory == nil ? .afterExit : .afterOutOfMemory
         }
         let elapsed = clock.now - started
         return CommandResult(
             command: command, exitCode: exitCode, timedOut: timedOut, cancelled: cancelled, shellExited: shellExited,
-            restart: restart,
+            restart: restart, outOfMemory: outOfMemory,
             durationMs: Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15,
             stdout: stdout.captured, stderr: stderr.captured, combined: combined.captured, cwd: cwd, spillPath: spillPath)
     }

@@ -11,7 +11,12 @@ public struct Toolchain: Sendable, Hashable {
 }
 
 /// Finds where python3, node, cargo, swift and other tools are really installed, so a jail can
-/// bind exactly those prefixes (pyenv lives in root's home, swift in /opt, rustup in ~/.rustup).
+/// bind exactly those prefixes (pyenv lives in root's home, swift in /opt, rustup toolchains
+/// in ~/.rustup/toolchains).
+///
+/// Only a toolchain's own install prefix is bound, never a place that holds secrets: not a
+/// home directory, not a directory that contains one, and not a dot-directory directly in one
+/// (`~/.cargo` holds `credentials.toml`, `~/.local` keyrings, `~/.config` tokens).
 public enum ToolchainDetector {
     private static let cache = Mutex<[String: Toolchain?]>([:])
 
@@ -19,10 +24,48 @@ public enum ToolchainDetector {
     public static func detect(_ names: [String]) -> [Toolchain] {
         names.compactMap { name in
             if let known = cache.withLock({ $0[name] }) { return known }
-            let found = find(name)
+            let found = find(name).map(withoutSecretPrefixes)
             cache.withLock { $0[name] = found }
             return found
         }
+    }
+
+    /// Drops prefixes that could expose secrets, saying so once (the detection is cached).
+    static func withoutSecretPrefixes(_ toolchain: Toolchain) -> Toolchain {
+        var safe = toolchain
+        let homes = homeDirectories()
+        safe.prefixes = toolchain.prefixes.filter { prefix in
+            guard let reason = refusal(prefix, homes: homes) else { return true }
+            FileHandle.standardError.write(Data("warden: warning: not binding \(prefix) for \(toolchain.name) into jails: \(reason)\n".utf8))
+            return false
+        }
+        return safe
+    }
+
+    /// Why `prefix` must not be bound into a jail, or nil when it may.
+    static func refusal(_ prefix: String, homes: [String]) -> String? {
+        let path = prefix.count > 1 && prefix.hasSuffix("/") ? String(prefix.dropLast()) : prefix
+        for home in homes {
+            if path == home { return "it is a home directory" }
+            if path == "/" || home.hasPrefix(path + "/") { return "it contains the home directory \(home)" }
+            let parent = (path as NSString).deletingLastPathComponent
+            if parent == home && (path as NSString).lastPathComponent.hasPrefix(".") {
+                return "it is a configuration directory in \(home), where credentials live"
+            }
+        }
+        return nil
+    }
+
+    /// The harness user's home, root's and every directory in /home.
+    static func homeDirectories() -> [String] {
+        var homes = ["/root"]
+        if let home = ProcessInfo.processInfo.environment["HOME"], home.hasPrefix("/"), home != "/" { homes.append(home) }
+        if let entry = getpwuid(geteuid()), let directory = entry.pointee.pw_dir {
+            let home = String(cString: directory)
+            if home.hasPrefix("/") && home != "/" { homes.append(home) }
+        }
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: "/home")) ?? [] { homes.append("/home/" + name) }
+        return Array(Set(homes.map { URL(fileURLWithPath: $0).standardizedFileURL.path })).sorted()
     }
 
     static func find(_ name: String) -> Toolchain? {
@@ -36,18 +79,14 @@ public enum ToolchainDetector {
             return Toolchain(name: name, prefixes: prefixes.filter { !isSystemPath($0) },
                              pathEntries: prefixes.map { $0 + "/bin" }, environment: [:])
         case "cargo", "rustc", "rustup":
-            // rustup proxies find their toolchains through RUSTUP_HOME.
-            let cargoHome = (directory as NSString).deletingLastPathComponent
-            var prefixes = [cargoHome]
-            var environment: [String: String] = [:]
-            let rustupHome = ProcessInfo.processInfo.environment["RUSTUP_HOME"]
-                ?? ((cargoHome as NSString).deletingLastPathComponent + "/.rustup")
-            if FileManager.default.fileExists(atPath: rustupHome) {
-                prefixes.append(rustupHome)
-                environment["RUSTUP_HOME"] = rustupHome
-            }
-            return Toolchain(name: name, prefixes: prefixes.filter { !isSystemPath($0) }, pathEntries: [directory],
-                             environment: environment)
+            // ~/.cargo/bin holds rustup proxies; the toolchain itself is the sysroot the proxy
+            // picks (~/.rustup/toolchains/stable-...), whose bin/ has the real cargo and rustc.
+            // Neither ~/.cargo (credentials.toml) nor the rest of ~/.rustup is bound.
+            let rustc = (directory as NSString).appendingPathComponent("rustc")
+            guard FileManager.default.isExecutableFile(atPath: rustc), let sysroot = run(rustc, ["--print", "sysroot"]),
+                  sysroot.hasPrefix("/") else { return nil }
+            return Toolchain(name: name, prefixes: isSystemPath(sysroot) ? [] : [sysroot], pathEntries: [sysroot + "/bin"],
+                             environment: [:])
         default:
             let real = (try? FileManager.default.destinationOfSymbolicLink(atPath: executable)).map {
                 $0.hasPrefix("/") ? $0 : (directory as NSString).appendingPathComponent($0)

@@ -103,6 +103,7 @@ enum TaskFields {
             }
         }
         guard let id = try string("instance_id"), !id.isEmpty else { throw TaskFieldError("instance_id is missing") }
+        if let problem = TaskInstance.problem(withID: id) { throw TaskFieldError(problem) }
         guard let problem = try string("problem_statement") ?? fallback else { throw TaskFieldError("problem_statement is missing") }
         var timeout: Double?
         switch row["timeout_s"] {

@@ -79,3 +79,20 @@ public struct TaskInstance: Sendable, Codable, Hashable {
         self.extra = extra
     }
 }
+
+extension TaskInstance {
+    /// Why `id` cannot name a task, or nil when it can. Instance ids become file names (run
+    /// directories, caches, work trees), so a separator, `..`, a control character or a name
+    /// too long for one path component could write outside the place meant for it.
+    public static func problem(withID id: String) -> String? {
+        if id.isEmpty { return "instance_id is empty" }
+        if id.utf8.count > 200 { return "instance_id \(id.prefix(40).debugDescription)... is longer than 200 bytes" }
+        if id.contains("/") || id.contains("\\") { return "instance_id \(id.debugDescription) contains a path separator" }
+        if id.contains("..") { return "instance_id \(id.debugDescription) contains '..'" }
+        if id.hasPrefix(".") || id.hasPrefix("-") { return "instance_id \(id.debugDescription) starts with '\(id.prefix(1))'" }
+        if id.unicodeScalars.contains(where: { $0.properties.generalCategory == .control || $0.properties.generalCategory == .format }) {
+            return "instance_id \(id.debugDescription) contains a control character"
+        }
+        return nil
+    }
+}

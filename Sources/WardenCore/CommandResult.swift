@@ -31,6 +31,22 @@ public enum ShellRestart: String, Sendable, Codable, Hashable {
     case afterExit = "after_exit"
     /// The previous command was cancelled and the jail was killed.
     case afterCancel = "after_cancel"
+    /// The previous command ran the jail out of memory and the jail was killed.
+    case afterOutOfMemory = "after_out_of_memory"
+}
+
+/// A command during which the kernel killed processes because the jail reached its memory
+/// limit (every process of the jail together).
+public struct OutOfMemory: Sendable, Codable, Hashable {
+    /// The jail's memory limit.
+    public var limitBytes: UInt64
+    /// Processes the kernel killed at the limit.
+    public var killedProcesses: Int
+
+    public init(limitBytes: UInt64, killedProcesses: Int) {
+        self.limitBytes = limitBytes
+        self.killedProcesses = killedProcesses
+    }
 }
 
 /// The outcome of one command in the jailed shell. A non-zero exit or a timeout is a value here.
@@ -45,6 +61,9 @@ public struct CommandResult: Sendable, Codable, Hashable {
     public var shellExited: Bool
     /// Set when a fresh shell had to be started for this command, and why.
     public var restart: ShellRestart?
+    /// Set when the jail ran out of memory during the command; the jail was then killed and
+    /// the next command starts a fresh shell.
+    public var outOfMemory: OutOfMemory?
     public var durationMs: Double
     public var stdout: CapturedOutput
     public var stderr: CapturedOutput
@@ -57,7 +76,7 @@ public struct CommandResult: Sendable, Codable, Hashable {
 
     public init(
         command: String, exitCode: Int32?, timedOut: Bool = false, cancelled: Bool = false,
-        shellExited: Bool = false, restart: ShellRestart? = nil, durationMs: Double,
+        shellExited: Bool = false, restart: ShellRestart? = nil, outOfMemory: OutOfMemory? = nil, durationMs: Double,
         stdout: CapturedOutput, stderr: CapturedOutput, combined: CapturedOutput,
         cwd: String, spillPath: String? = nil
     ) {
@@ -67,6 +86,7 @@ public struct CommandResult: Sendable, Codable, Hashable {
         self.cancelled = cancelled
         self.shellExited = shellExited
         self.restart = restart
+        self.outOfMemory = outOfMemory
         self.durationMs = durationMs
         self.stdout = stdout
         self.stderr = stderr

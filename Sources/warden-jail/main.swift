@@ -12,8 +12,19 @@
 //   5        lifeline: when the harness closes its end (or dies), the jail is killed
 //
 // The helper stays outside as a supervisor: it writes the uid/gid maps, waits for the
-// jail's pid 1 and exits with its status (128+signal when killed). Killing pid 1 of a pid
-// namespace makes the kernel kill every process in it, setsid children included.
+// jail's pid 1 and, once the harness has closed the lifeline (so the harness can still read
+// the jail's cgroup counters after pid 1 died), exits with its status (128+signal when
+// killed). Killing pid 1 of a pid namespace makes the kernel kill every process in it,
+// setsid children included; pid 1 is killed too when the helper dies (PR_SET_PDEATHSIG).
+//
+// Two ways to build the user namespace:
+// - an unprivileged harness: clone creates every namespace at once and the jail's root is
+//   the harness's own uid, the only id it may map;
+// - a root harness ("map-root UID GID"): the jail's root must not be the host's root. The
+//   jail's pid 1 builds the mounts as host root in namespaces owned by the host's user
+//   namespace (so it can reach checkouts under 0700 directories), then enters a user
+//   namespace where uid 0 is the unprivileged UID. The checkout is bound through an
+//   id-mapped mount, so its files appear owned by the jail's root and stay writable.
 
 import CJail
 #if canImport(Glibc)
@@ -49,7 +60,8 @@ func check(_ stage: String, _ message: @autoclosure () -> String, _ result: Int3
 /// What the harness asked for, decoded from NUL-separated tokens on fd 3.
 struct JailSpec {
     enum MountOp {
-        case bind(source: String, target: String, readOnly: Bool, optional: Bool)
+        /// `idmapped`: files owned by the source's owner appear owned by the jail's root.
+        case bind(source: String, target: String, readOnly: Bool, optional: Bool, idmapped: Bool)
         case tmpfs(target: String, sizeBytes: UInt64, mode: String)
         case mask(target: String)
         case symlink(target: String, path: String)
@@ -59,12 +71,19 @@ struct JailSpec {
 
     var outsideUID: UInt32 = 0
     var outsideGID: UInt32 = 0
+    /// Host ids of the jail's root when they differ from the harness's (a root harness).
+    var mappedRoot: (uid: UInt32, gid: UInt32)?
+    /// User namespaces for id-mapped binds, by source path (opened by the supervisor).
+    var idmapNamespaces: [String: Int32] = [:]
     var newNetwork = true
     var hostname = "warden"
     var mounts: [MountOp] = []
     var procMount = true
     var pidLimit: Int = 0
-    var cgroupRoots: [String] = []
+    /// Where the jail's cgroups are created, per controller, and the supervisor's own cgroup
+    /// in that hierarchy (where it returns, so it is not counted and the jail's can be removed).
+    var pidsCgroup: (root: String, home: String)?
+    var memoryCgroup: (root: String, home: String)?
     var memoryBytes: UInt64 = 0
     var rlimits: [(resource: Int32, soft: UInt64, hard: UInt64)] = []
     var seccomp: [UInt8] = []
@@ -142,10 +161,14 @@ func parseSpec(_ bytes: [UInt8]) -> JailSpec {
         case "gid": spec.outsideGID = UInt32(number(next()))
         case "net": spec.newNetwork = next() != "host"
         case "hostname": spec.hostname = next()
-        case "bind-ro", "bind-rw", "bind-ro-try", "bind-rw-try":
+        case "map-root":
+            let uid = UInt32(number(next())), gid = UInt32(number(next()))
+            spec.mappedRoot = (uid, gid)
+        case "bind-ro", "bind-rw", "bind-ro-try", "bind-rw-try",
+             "bind-ro-idmap", "bind-rw-idmap", "bind-ro-try-idmap", "bind-rw-try-idmap":
             let source = next(), target = next()
-            spec.mounts.append(.bind(source: source, target: target,
-                                     readOnly: op.hasPrefix("bind-ro"), optional: op.hasSuffix("-try")))
+            spec.mounts.append(.bind(source: source, target: target, readOnly: op.hasPrefix("bind-ro"),
+                                     optional: op.contains("-try"), idmapped: op.hasSuffix("-idmap")))
         case "tmpfs":
             let target = next(), size = number(next()), mode = next()
             spec.mounts.append(.tmpfs(target: target, sizeBytes: size, mode: mode))
@@ -157,7 +180,12 @@ func parseSpec(_ bytes: [UInt8]) -> JailSpec {
         case "dev": spec.mounts.append(.dev)
         case "no-proc": spec.procMount = false
         case "pids": spec.pidLimit = Int(number(next()))
-        case "cgroup-root": spec.cgroupRoots.append(next())
+        case "pids-cgroup":
+            let root = next(), home = next()
+            spec.pidsCgroup = (root, home)
+        case "memory-cgroup":
+            let root = next(), home = next()
+            spec.memoryCgroup = (root, home)
         case "memory": spec.memoryBytes = number(next())
         case "rlimit":
             let resource = rlimitResource(next()), soft = number(next()), hard = number(next())
@@ -170,6 +198,7 @@ func parseSpec(_ bytes: [UInt8]) -> JailSpec {
         }
     }
     if spec.arguments.isEmpty { fail("spec", "no program to run") }
+    if spec.mappedRoot != nil && spec.outsideUID != 0 { fail("spec", "map-root needs a root harness") }
     return spec
 }
 
@@ -222,7 +251,9 @@ func makeMountPoint(_ path: String, directory: Bool) {
 let oldRoot = "/oldroot"
 let newRoot = "/newroot"
 
-func bindMount(source: String, target: String, readOnly: Bool, optional: Bool) {
+/// Binds a host path into the jail; through an id-mapped mount when `idmap` names the user
+/// namespace that maps the source's owner to the jail's root.
+func bindMount(source: String, target: String, readOnly: Bool, optional: Bool, idmap: Int32?) {
     let hostPath = oldRoot + source
     let jailPath = newRoot + target
     guard let type = fileType(hostPath) else {
@@ -242,18 +273,24 @@ func bindMount(source: String, target: String, readOnly: Bool, optional: Bool) {
         return
     }
     makeMountPoint(jailPath, directory: type == S_IFDIR)
+    if let namespace = idmap {
+        check("mount", "cannot bind \(source) to \(target) through an id-mapped mount (the file system may not support "
+              + "id-mapped mounts; the checkout must be on ext4, xfs, btrfs, tmpfs or another file system that does)",
+              cjail_idmapped_bind(hostPath, jailPath, namespace, readOnly ? 1 : 0))
+        return
+    }
     check("mount", "cannot bind \(source) to \(target)",
           mount(hostPath, jailPath, nil, UInt(MS_BIND | MS_REC), nil))
     check("mount", "cannot set attributes on \(target)",
           cjail_mount_setattr(jailPath, readOnly ? 1 : 0, 1, 1, 1))
 }
 
-func mountTmpfs(_ target: String, sizeBytes: UInt64, mode: String, readOnly: Bool = false) {
+func mountTmpfs(_ target: String, sizeBytes: UInt64, mode: String, owner: (uid: UInt32, gid: UInt32)? = nil) {
     let jailPath = newRoot + target
     makeDirectories(jailPath)
-    var flags = UInt(MS_NOSUID | MS_NODEV)
-    if readOnly { flags |= UInt(MS_RDONLY) }
-    let options = "size=\(sizeBytes),mode=\(mode)"
+    let flags = UInt(MS_NOSUID | MS_NODEV)
+    var options = "size=\(sizeBytes),mode=\(mode)"
+    if let owner { options += ",uid=\(owner.uid),gid=\(owner.gid)" }
     check("mount", "cannot mount tmpfs on \(target)", mount("tmpfs", jailPath, "tmpfs", flags, options))
 }
 
@@ -267,7 +304,8 @@ func mask(_ target: String) {
         return  // a link is re-resolved inside the jail, where its target is masked on its own
     } else {
         check("mask", "cannot hide \(target)", mount(oldRoot + "/dev/null", jailPath, nil, UInt(MS_BIND), nil))
-        check("mask", "cannot make \(target) read-only", cjail_mount_setattr(jailPath, 1, 1, 1, 0))
+        // Not nodev: the mask is /dev/null itself, which reads as empty.
+        check("mask", "cannot make \(target) read-only", cjail_mount_setattr(jailPath, 1, 1, 0, 0))
     }
 }
 
@@ -291,6 +329,19 @@ func mountDevices() {
     mountTmpfs("/dev/shm", sizeBytes: 64 << 20, mode: "1777")
 }
 
+/// /proc entries that stay visible but read-only (the README's jail section says why each is).
+let procReadOnly = ["sys", "irq", "bus", "fs"]
+
+/// /proc entries that describe the host rather than the jail, hidden as Docker and runc hide
+/// them, plus the kernel's memory, symbol, lock, interrupt and boot-identity views.
+let procMasked = [
+    "kcore", "kallsyms", "kmsg", "keys", "key-users", "timer_list", "timer_stats", "sched_debug", "schedstat",
+    "latency_stats", "kpagecount", "kpageflags", "kpagecgroup", "vmallocinfo", "slabinfo", "pagetypeinfo",
+    "zoneinfo", "buddyinfo", "iomem", "ioports", "interrupts", "softirqs", "locks", "modules", "config.gz",
+    "mtrr", "dma", "cmdline", "bootconfig", "sysrq-trigger", "sys/kernel/random/boot_id",
+    "acpi", "asound", "scsi", "driver", "dynamic_debug", "pressure", "fb", "tty/driver",
+]
+
 func mountProc(pidLimit: Int) -> Bool {
     let jailPath = newRoot + "/proc"
     makeDirectories(jailPath)
@@ -302,12 +353,14 @@ func mountProc(pidLimit: Int) -> Bool {
         pidLimitHeld = writeFile(jailPath + "/sys/kernel/pid_max", "\(max(pidLimit, 301))\n") == 0
     }
     // The kernel knobs stay visible but read-only, as in every container runtime.
-    for sub in ["sys", "sysrq-trigger", "irq", "bus"] {
+    for sub in procReadOnly {
         let path = jailPath + "/" + sub
         guard fileType(path) != nil else { continue }
         check("proc", "cannot bind /proc/\(sub)", mount(path, path, nil, UInt(MS_BIND | MS_REC), nil))
         check("proc", "cannot make /proc/\(sub) read-only", cjail_mount_setattr(path, 1, 1, 1, 1))
     }
+    // Host-wide kernel state: hidden (files read empty, directories are empty).
+    for path in procMasked { mask("/proc/" + path) }
     return pidLimitHeld
 }
 
@@ -327,10 +380,12 @@ func buildFilesystem(_ spec: JailSpec) -> Bool {
 
     for op in spec.mounts {
         switch op {
-        case let .bind(source, target, readOnly, optional):
-            bindMount(source: source, target: target, readOnly: readOnly, optional: optional)
+        case let .bind(source, target, readOnly, optional, idmapped):
+            bindMount(source: source, target: target, readOnly: readOnly, optional: optional,
+                      idmap: idmapped ? spec.idmapNamespaces[source] : nil)
         case let .tmpfs(target, sizeBytes, mode):
-            mountTmpfs(target, sizeBytes: sizeBytes, mode: mode)
+            // As host root, a tmpfs would belong to the host's root: give it to the jail's.
+            mountTmpfs(target, sizeBytes: sizeBytes, mode: mode, owner: spec.mappedRoot)
         case let .mask(target):
             mask(target)
         case let .symlink(target, path):
@@ -356,16 +411,17 @@ func buildFilesystem(_ spec: JailSpec) -> Bool {
     return pidLimitHeld
 }
 
-/// Everything the jail's pid 1 does between clone and exec.
-func enterJail(_ spec: JailSpec, sync: Int32, cgroupHeld: Bool) -> Never {
-    // Wait until the supervisor has written our uid/gid maps.
+/// Everything the jail's pid 1 does between clone and exec. `sync` becomes readable when the
+/// supervisor has written the uid/gid maps, and hangs up when the supervisor dies.
+func enterJail(_ spec: JailSpec, sync: Int32, jailNamespace: Int32, cgroupHeld: Bool) -> Never {
+    // Die with the supervisor, which follows the creating thread: the helper has only one.
+    check("setup", "cannot tie the jail to its supervisor", cjail_die_with_parent())
     var byte: UInt8 = 0
     if read(sync, &byte, 1) != 1 { fail("userns", "the supervisor did not map our user ids") }
-    close(sync)
 
     let pidLimitHeld = buildFilesystem(spec)
     if spec.pidLimit > 0 && !cgroupHeld && !pidLimitHeld {
-        if spec.outsideUID == 0 {
+        if spec.outsideUID == 0 && spec.mappedRoot == nil {
             fail("limits", "cannot cap the number of processes: running as root, with no writable pids cgroup "
                  + "(/sys/fs/cgroup/pids or a delegated cgroup v2 subtree) and a kernel older than 6.14 "
                  + "(no per-namespace pid_max); refusing to run unprotected. Run as an unprivileged user "
@@ -383,6 +439,11 @@ func enterJail(_ spec: JailSpec, sync: Int32, cgroupHeld: Bool) -> Never {
     if spec.outsideUID == 0 {
         check("userns", "cannot drop supplementary groups", setgroups(0, nil))
     }
+    if spec.mappedRoot != nil {
+        // From here on the jail's root is the unprivileged host id: mounts, hostname and
+        // network are done, and the namespaces holding them stay owned by the host.
+        check("userns", "cannot enter the jail's user namespace", cjail_enter_userns(jailNamespace))
+    }
     check("userns", "cannot become gid 0 in the jail", cjail_setresgid(0))
     check("userns", "cannot become uid 0 in the jail", cjail_setresuid(0))
 
@@ -397,6 +458,9 @@ func enterJail(_ spec: JailSpec, sync: Int32, cgroupHeld: Bool) -> Never {
         break
     }
     if !entered { check("cwd", "cannot enter \(spec.workingDirectories.first ?? "/")", chdir("/")) }
+    // A session of its own: no controlling terminal, so /dev/tty opens nothing and no jailed
+    // process can make itself the foreground of the terminal the harness runs in.
+    check("session", "cannot start a session", setsid())
 
     check("caps", "cannot drop capabilities", cjail_drop_capabilities())
     check("caps", "cannot set no_new_privs", cjail_set_no_new_privs())
@@ -411,6 +475,11 @@ func enterJail(_ spec: JailSpec, sync: Int32, cgroupHeld: Bool) -> Never {
     for signal in 1..<cjail_sigrtmax() where signal != SIGKILL && signal != SIGSTOP {
         Glibc.signal(signal, SIG_DFL)
     }
+    // Changing the effective uid cleared the parent-death signal: set it again, then make sure
+    // the supervisor did not die before it was set (its end of `sync` hangs up when it does).
+    check("setup", "cannot tie the jail to its supervisor", cjail_die_with_parent())
+    var hangup = pollfd(fd: sync, events: 0, revents: 0)
+    if poll(&hangup, 1, 0) != 0 { _exit(setupFailureStatus) }
     // Only stdio and the close-on-exec status pipe survive.
     _ = cjail_close_from(statusDescriptor + 1)
 
@@ -422,52 +491,113 @@ func enterJail(_ spec: JailSpec, sync: Int32, cgroupHeld: Bool) -> Never {
 
 // MARK: - Supervisor (outside the jail)
 
-/// Creates a cgroup per controller root, sets limits, and moves this process into it so the
-/// jail's first process starts inside. Returns the directories to remove at the end.
-func joinCgroups(_ spec: JailSpec) -> [String] {
-    var created: [String] = []
+/// Creates the jail's cgroup in each hierarchy (`warden-<helper pid>`, where the harness looks
+/// for its counters), sets the limits, and moves this process into it so the jail's first
+/// process starts inside. A limit that was asked for and cannot be set fails the jail.
+/// Returns the directories and the cgroups to return to.
+func joinCgroups(_ spec: JailSpec) -> [(directory: String, home: String)] {
+    var joined: [(directory: String, home: String)] = []
     let name = "warden-\(getpid())"
-    for root in spec.cgroupRoots {
-        let directory = root + "/" + name
-        if mkdir(directory, 0o755) < 0 && errno != EEXIST {
-            fail("cgroup", "cannot create \(directory)", errno: errno)
-        }
-        created.append(directory)
-        if spec.pidLimit > 0, fileType(directory + "/pids.max") != nil {
-            check("cgroup", "cannot set \(directory)/pids.max", writeFile(directory + "/pids.max", "\(spec.pidLimit)\n"))
-        }
-        if spec.memoryBytes > 0 {
-            if fileType(directory + "/memory.limit_in_bytes") != nil {
-                check("cgroup", "cannot set the memory limit", writeFile(directory + "/memory.limit_in_bytes", "\(spec.memoryBytes)\n"))
-            } else if fileType(directory + "/memory.max") != nil {
-                check("cgroup", "cannot set the memory limit", writeFile(directory + "/memory.max", "\(spec.memoryBytes)\n"))
-            }
-        }
-        check("cgroup", "cannot join \(directory)", writeFile(directory + "/cgroup.procs", "\(getpid())\n"))
+    /// Fails the jail, removing the cgroups made so far.
+    func abandon(_ message: String, errno code: Int32 = 0) -> Never {
+        removeCgroups(joined.map(\.directory))
+        fail("cgroup", message, errno: code)
     }
-    return created
+    func check(_ message: @autoclosure () -> String, _ result: Int32) {
+        if result < 0 { abandon(message(), errno: errno) }
+    }
+    func create(_ root: String, home: String) -> String {
+        let directory = root + "/" + name
+        if !joined.contains(where: { $0.directory == directory }) {
+            if mkdir(directory, 0o755) < 0 && errno != EEXIST { abandon("cannot create \(directory)", errno: errno) }
+            joined.append((directory, home))
+        }
+        return directory
+    }
+    if spec.pidLimit > 0, let cgroup = spec.pidsCgroup {
+        let root = cgroup.root
+        let directory = create(root, home: cgroup.home)
+        guard fileType(directory + "/pids.max") != nil else {
+            abandon("cannot cap the number of processes: \(directory) has no pids.max (the pids controller is not "
+                 + "enabled in the cgroup.subtree_control of \(root)); refusing to run without the cap")
+        }
+        check("cannot set \(directory)/pids.max", writeFile(directory + "/pids.max", "\(spec.pidLimit)\n"))
+    }
+    if spec.memoryBytes > 0, let cgroup = spec.memoryCgroup {
+        let root = cgroup.root
+        let directory = create(root, home: cgroup.home)
+        let limit = "\(spec.memoryBytes)\n"
+        if fileType(directory + "/memory.limit_in_bytes") != nil {  // cgroup v1
+            check("cannot set \(directory)/memory.limit_in_bytes", writeFile(directory + "/memory.limit_in_bytes", limit))
+            // Memory plus swap at the same figure: no swap (absent without swap accounting).
+            if fileType(directory + "/memory.memsw.limit_in_bytes") != nil {
+                check("cannot set \(directory)/memory.memsw.limit_in_bytes",
+                      writeFile(directory + "/memory.memsw.limit_in_bytes", limit))
+            }
+        } else if fileType(directory + "/memory.max") != nil {  // cgroup v2
+            check("cannot set \(directory)/memory.max", writeFile(directory + "/memory.max", limit))
+            if fileType(directory + "/memory.swap.max") != nil {
+                check("cannot set \(directory)/memory.swap.max", writeFile(directory + "/memory.swap.max", "0\n"))
+            }
+        } else {
+            abandon("cannot cap the jail's memory: \(directory) has no memory.max or memory.limit_in_bytes (the memory "
+                 + "controller is not enabled in \(root)); refusing to run without the cap")
+        }
+    }
+    for cgroup in joined {
+        check("cannot join \(cgroup.directory)", writeFile(cgroup.directory + "/cgroup.procs", "\(getpid())\n"))
+    }
+    return joined
 }
 
-/// Moves the supervisor back to the controller roots, leaving the jail's cgroups to the jail.
-func leaveCgroups(_ spec: JailSpec) {
-    for root in spec.cgroupRoots {
-        _ = writeFile(root + "/cgroup.procs", "\(getpid())\n")
+/// Moves the supervisor back to its own cgroups, leaving the jail's to the jail.
+func leaveCgroups(_ joined: [(directory: String, home: String)]) {
+    for cgroup in joined {
+        check("cgroup", "cannot leave \(cgroup.directory) for \(cgroup.home)",
+              writeFile(cgroup.home + "/cgroup.procs", "\(getpid())\n"))
     }
+}
+
+/// Opens the user namespaces a root harness's jail needs: the jail's own (uid 0 is the
+/// unprivileged host id) and one per owner of an id-mapped bind's source, which maps that
+/// owner to the jail's root. Returns the jail's namespace.
+func openUserNamespaces(_ spec: inout JailSpec) -> Int32 {
+    guard let root = spec.mappedRoot else { return -1 }
+    let jailNamespace = cjail_make_userns(0, root.uid, 0, root.gid)
+    check("userns", "cannot create the jail's user namespace", jailNamespace)
+    var byOwner: [UInt64: Int32] = [0: jailNamespace]
+    for op in spec.mounts {
+        guard case let .bind(source, _, _, optional, true) = op else { continue }
+        var info = stat()
+        if stat(source, &info) < 0 {
+            if optional { continue }
+            fail("mount", "bind source \(source) does not exist or cannot be reached", errno: errno)
+        }
+        let owner = UInt64(info.st_uid) << 32 | UInt64(info.st_gid)
+        if byOwner[owner] == nil {
+            let namespace = cjail_make_userns(info.st_uid, root.uid, info.st_gid, root.gid)
+            check("userns", "cannot create an id mapping for \(source)", namespace)
+            byOwner[owner] = namespace
+        }
+        spec.idmapNamespaces[source] = byOwner[owner]
+    }
+    return jailNamespace
 }
 
 func supervise() -> Never {
     // posix_spawn's dup2 cleared close-on-exec; the status pipe must close when bash is exec'd.
     _ = fcntl(statusDescriptor, F_SETFD, FD_CLOEXEC)
-    let spec = parseSpec(readAll(specDescriptor))
+    var spec = parseSpec(readAll(specDescriptor))
     close(specDescriptor)
 
+    let jailNamespace = openUserNamespaces(&spec)
     let cgroups = joinCgroups(spec)
-    let cgroupHeld = spec.pidLimit > 0 && !cgroups.isEmpty
+    let cgroupHeld = spec.pidLimit > 0 && spec.pidsCgroup != nil
 
     var syncPipe: [Int32] = [0, 0]
     check("setup", "cannot create a pipe", cjail_pipe_cloexec(&syncPipe))
-    var flags = cjail_CLONE_NEWUSER | cjail_CLONE_NEWNS | cjail_CLONE_NEWPID | cjail_CLONE_NEWIPC
-        | cjail_CLONE_NEWUTS | cjail_CLONE_NEWCGROUP
+    var flags = cjail_CLONE_NEWNS | cjail_CLONE_NEWPID | cjail_CLONE_NEWIPC | cjail_CLONE_NEWUTS | cjail_CLONE_NEWCGROUP
+    if spec.mappedRoot == nil { flags |= cjail_CLONE_NEWUSER }
     if spec.newNetwork { flags |= cjail_CLONE_NEWNET }
     let child = cjail_clone(flags)
     if child < 0 {
@@ -478,20 +608,24 @@ func supervise() -> Never {
     if child == 0 {
         close(syncPipe[1])
         close(lifelineDescriptor)
-        enterJail(spec, sync: syncPipe[0], cgroupHeld: cgroupHeld)
+        enterJail(spec, sync: syncPipe[0], jailNamespace: jailNamespace, cgroupHeld: cgroupHeld)
     }
     close(syncPipe[0])
-    leaveCgroups(spec)
+    leaveCgroups(cgroups)
+    if jailNamespace >= 0 { close(jailNamespace) }
+    for namespace in Set(spec.idmapNamespaces.values) where namespace != jailNamespace { close(namespace) }
 
-    // Map the jail's root to the harness's user; as root, supplementary groups can be dropped.
-    if spec.outsideUID != 0 {
-        check("userns", "cannot deny setgroups", writeFile("/proc/\(child)/setgroups", "deny\n"))
+    if spec.mappedRoot == nil {
+        // Map the jail's root to the harness's user; as root, supplementary groups can be dropped.
+        if spec.outsideUID != 0 {
+            check("userns", "cannot deny setgroups", writeFile("/proc/\(child)/setgroups", "deny\n"))
+        }
+        check("userns", "cannot write the uid map", writeFile("/proc/\(child)/uid_map", "0 \(spec.outsideUID) 1\n"))
+        check("userns", "cannot write the gid map", writeFile("/proc/\(child)/gid_map", "0 \(spec.outsideGID) 1\n"))
     }
-    check("userns", "cannot write the uid map", writeFile("/proc/\(child)/uid_map", "0 \(spec.outsideUID) 1\n"))
-    check("userns", "cannot write the gid map", writeFile("/proc/\(child)/gid_map", "0 \(spec.outsideGID) 1\n"))
+    // The write end stays open for the supervisor's lifetime: the jail sees it hang up if we die.
     var go: UInt8 = 1
     _ = write(syncPipe[1], &go, 1)
-    close(syncPipe[1])
     close(statusDescriptor)  // the child keeps its own copy until exec
     close(0)
     close(1)
@@ -501,23 +635,31 @@ func supervise() -> Never {
     var fds = [pollfd(fd: lifelineDescriptor, events: Int16(POLLIN), revents: 0),
                pollfd(fd: childDescriptor, events: Int16(POLLIN), revents: 0)]
     var status: Int32 = 0
+    var exited = false
     while true {
         let ready = poll(&fds, childDescriptor >= 0 ? 2 : 1, childDescriptor >= 0 ? -1 : 100)
         if ready < 0 && errno != EINTR { break }
         if fds[0].revents != 0 {
-            // The harness closed the lifeline (timeout, cancellation or its own death).
+            // The harness closed the lifeline (timeout, cancellation, the end or its own death).
             kill(child, SIGKILL)
             break
         }
         if childDescriptor < 0 || fds[1].revents != 0 {
             if waitpid(child, &status, WNOHANG) == child {
-                removeCgroups(cgroups)
-                _exit(exitCode(status))
+                exited = true
+                break
             }
         }
     }
-    while waitpid(child, &status, 0) < 0 && errno == EINTR {}
-    removeCgroups(cgroups)
+    if exited {
+        // Pid 1 ended on its own. The cgroups stay until the harness is done reading their
+        // counters (an out-of-memory kill) and closes the lifeline.
+        var lifeline = pollfd(fd: lifelineDescriptor, events: Int16(POLLIN), revents: 0)
+        while poll(&lifeline, 1, -1) < 0 && errno == EINTR {}
+    } else {
+        while waitpid(child, &status, 0) < 0 && errno == EINTR {}
+    }
+    removeCgroups(cgroups.map(\.directory))
     _exit(exitCode(status))
 }
 

@@ -30,8 +30,11 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "Seconds one model call may take, retries included.")
     var requestTimeout: Double = 900
 
-    @Option(name: .long, help: "Seconds without a byte from the server before a call is retried.")
-    var stallTimeout: Double = 600
+    @Option(name: .long, help: "Seconds without a complete streamed event (with --no-stream: without the whole reply) before a call is retried.")
+    var stallTimeout: Double = 60
+
+    @Flag(name: .long, inversion: .prefixedNo, help: "Stream replies as server-sent events; --no-stream for servers that cannot.")
+    var stream = true
 
     func validate() throws {
         let kind = model.split(separator: ":", maxSplits: 1).first.map(String.init) ?? ""
@@ -61,7 +64,7 @@ struct ModelOptions: ParsableArguments {
                 baseURL: parts[1], model: modelName ?? "default",
                 apiKey: OpenAIClient.Configuration.apiKey(from: ProcessInfo.processInfo.environment),
                 temperature: temperature, topP: topP, seed: seed, stop: stop, logprobs: logprobs,
-                requestTimeout: requestTimeout, stallTimeout: stallTimeout)
+                requestTimeout: requestTimeout, stallTimeout: stallTimeout, stream: stream)
             return try OpenAIClient(configuration: configuration)
         }
     }

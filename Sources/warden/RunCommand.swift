@@ -59,10 +59,18 @@ struct RunCommand: AsyncParsableCommand {
         // One HTTP client serves every attempt; stateful models (oracle, replay) get one each.
         let shared: (any ModelClient)? = modelOptions.model.hasPrefix("openai:") ? try modelOptions.makeClient(goldPatch: nil, protocol: handler) : nil
         let options = modelOptions
+        // N workers must not promise their jails more memory than the host has.
+        var agentProfile = try SandboxProfile.load(agent.sandboxProfile)
+        let setupProfile = try? SandboxProfile.load("setup")
+        var scoringProfiles = [try SandboxProfile.load("tests")] + (setupProfile.map { [$0] } ?? [])
+        if let note = try MemoryBudget.fit(workers: workers, agent: &agentProfile, scoring: &scoringProfiles,
+                                           availableBytes: MemoryBudget.availableBytes()) {
+            writeStandardError("warden run: \(note)\n")
+        }
         let runner = BatchRunner(
             directory: URL(fileURLWithPath: out), settings: settings, suite: suite, workers: workers,
-            agentProfile: try SandboxProfile.load(agent.sandboxProfile),
-            evaluator: Evaluator(profile: try SandboxProfile.load("tests"), setupProfile: try? SandboxProfile.load("setup"), workRoot: scratch.url),
+            agentProfile: agentProfile,
+            evaluator: Evaluator(profile: scoringProfiles[0], setupProfile: scoringProfiles.dropFirst().first, workRoot: scratch.url),
             makeModel: { task in try shared ?? options.makeClient(goldPatch: task.goldPatch, protocol: handler) })
         try runner.prepareDirectory(force: force)
         writeStandardError("warden run: \(runner.plan.count) attempts (\(suite.tasks.count) tasks x \(attempts)\(shard.map { ", shard \($0)" } ?? "")), "

@@ -16,6 +16,13 @@ final class LoopbackServer: Sendable {
         case partial(body: String)
         /// Close the connection without answering.
         case close
+        /// A `text/event-stream` reply, each string written and flushed as its own chunk.
+        case events([String])
+        /// A `text/event-stream` reply: each string written as its own chunk, `interval` apart.
+        case dribble([String], interval: Duration, contentType: String = "text/event-stream")
+        /// A `text/event-stream` reply that sends `text` and then closes the connection
+        /// without ending the chunked body.
+        case cut(String)
 
         static func json(_ body: String, status: Int = 200, headers: [String: String] = [:]) -> Reply {
             .respond(status: status, body: body, headers: headers)
@@ -56,6 +63,9 @@ final class LoopbackServer: Sendable {
     var baseURL: String { "http://127.0.0.1:\(port)/v1" }
 
     var requests: [Recorded] { state.withLock { $0.requests } }
+
+    /// Connections accepted so far.
+    var connections: Int { state.withLock { $0.channels.count } }
 
     static func start(_ script: [Reply]) async throws -> LoopbackServer {
         let server = LoopbackServer(script: script)
@@ -143,6 +153,43 @@ private final class Handler: ChannelInboundHandler {
             context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: text)))), promise: nil)
         case .close:
             context.close(promise: nil)
+        case let .events(chunks):
+            writeStreamHead(context: context, contentType: "text/event-stream")
+            for chunk in chunks {
+                context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: chunk)))), promise: nil)
+            }
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        case let .dribble(chunks, interval, contentType):
+            writeStreamHead(context: context, contentType: contentType)
+            context.flush()
+            Self.dribble(chunks[...], channel: context.channel, interval: .nanoseconds(Int64(interval / .nanoseconds(1))))
+        case let .cut(text):
+            writeStreamHead(context: context, contentType: "text/event-stream")
+            context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: text)))), promise: nil)
+            context.close(promise: nil)
+        }
+    }
+
+    /// A head without Content-Length, so the body goes out chunked.
+    private func writeStreamHead(context: ChannelHandlerContext, contentType: String) {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: contentType)
+        headers.add(name: "Cache-Control", value: "no-cache")
+        let head = HTTPResponseHead(version: .http1_1, status: .ok, headers: headers)
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+    }
+
+    /// Writes the chunks one per `interval` through the channel (from its event loop) until
+    /// they run out or the client goes away.
+    private static func dribble(_ chunks: ArraySlice<String>, channel: any Channel, interval: TimeAmount) {
+        channel.eventLoop.scheduleTask(in: interval) {
+            guard channel.isActive else { return }
+            guard let first = chunks.first else {
+                channel.writeAndFlush(HTTPServerResponsePart.end(nil), promise: nil)
+                return
+            }
+            channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(string: first))), promise: nil)
+            dribble(chunks.dropFirst(), channel: channel, interval: interval)
         }
     }
 }

@@ -142,7 +142,7 @@ struct OpenAIClientTests {
             #expect(body["top_k"] as? Int == 20)
             #expect((body["chat_template_kwargs"] as? [String: Any])?["enable_thinking"] as? Bool == false)
             #expect(body["logprobs"] == nil)
-            #expect(body["stream"] as? Bool == false)
+            #expect(body["stream"] as? Bool == true)
 
             let messages = try #require(body["messages"] as? [[String: Any]])
             #expect(messages.map { $0["role"] as? String } == ["system", "user", "assistant", "tool"])
@@ -451,6 +451,14 @@ struct OpenAIConfigurationTests {
         let partial = try JSONDecoder().decode(OpenAIClient.Configuration.self, from: Data(#"{"model": "x"}"#.utf8))
         #expect(partial.model == "x")
         #expect(partial.maxRetries == OpenAIClient.Configuration().maxRetries)
+        #expect(partial.stream)
+        #expect(partial.stallTimeout == 60)
+        var unstreamed = configuration
+        unstreamed.stream = false
+        unstreamed.maxStalls = 2
+        let roundTrip = try JSONDecoder().decode(OpenAIClient.Configuration.self, from: JSONEncoder().encode(unstreamed))
+        #expect(!roundTrip.stream)
+        #expect(roundTrip.maxStalls == 2)
     }
 
     @Test func apiKeyFromEnvironment() {

@@ -25,17 +25,27 @@ struct PassAtKTests {
                       trajectory: "t", error: nil)
     }
 
-    @Test("the report averages over tasks and counts unfinished tasks as unresolved")
-    func report() {
+    @Test("the report averages over tasks and counts unfinished tasks as unresolved; pass@k only over tasks with k finished attempts")
+    func report() throws {
+        var failedScoring = row("d", 2, resolved: false)
+        failedScoring.error = "scoring failed: the jail could not start"
         let results = [row("a", 1, resolved: true), row("a", 2, resolved: false), row("b", 1, resolved: false),
-                       row("b", 2, resolved: true, status: .stepLimit)]
-        let report = BatchReport(results: results, taskIDs: ["a", "b", "c"], attemptsPerTask: 2)
-        #expect(report.tasks == 3)
-        #expect(abs(report.resolvedRate - 1.0 / 3.0) < 1e-12)
-        #expect(abs(report.passAt1 - (0.5 + 0.5 + 0) / 3) < 1e-12)
-        #expect(abs(report.passAtK - 2.0 / 3.0) < 1e-12)
-        #expect(report.exitStatuses == ["submitted": 3, "step_limit": 1])
-        #expect(report.promptTokens == 40)
+                       row("b", 2, resolved: true, status: .stepLimit), row("d", 1, resolved: true), failedScoring]
+        let report = BatchReport(results: results, taskIDs: ["a", "b", "c", "d"], attemptsPerTask: 2)
+        #expect(report.tasks == 4)
+        #expect(report.finishedAttempts == 5)
+        #expect(report.unfinishedAttempts == 1)
+        #expect(abs(report.resolvedRate - 2.0 / 4.0) < 1e-12)
+        #expect(abs(report.passAt1 - (0.5 + 0.5 + 0 + 1) / 4) < 1e-12)
+        // a and b have 2 finished attempts each, one resolved: pass@2 = 1 for both. c (none) and
+        // d (one finished, one harness failure) would pull the estimate down or up: left out.
+        #expect(try #require(report.passAtK) == 1)
+        #expect(report.tasksBelowK == ["c", "d"])
+        #expect(report.exitStatuses == ["submitted": 4, "step_limit": 1])
+        #expect(report.promptTokens == 50)
+        #expect(report.summary.contains("pass@2 100.0% over 2 task(s)"))
+        #expect(report.summary.contains("2 task(s) with fewer than 2 finished attempts, left out of pass@2: c, d"))
+        #expect(BatchReport(results: [row("a", 1, resolved: true)], taskIDs: ["a"], attemptsPerTask: 3).passAtK == nil)
     }
 
     @Test("shards are disjoint, cover every attempt and do not depend on task order")

@@ -143,12 +143,18 @@ struct JailAttackTests {
         let shell = try makeShell(checkout) { $0.limits.processes = 64 }
         defer { shell.close() }
         let before = try host("ps -e --no-headers | wc -l")
-        let result = try shell.run("bomb() { bomb | bomb & }; bomb; sleep 2; ls /proc | grep -c '^[0-9]'", timeout: 6)
-        // Either the bomb was contained and counted, or the jail was killed at the timeout.
+        // The shell waits and counts with builtins only: the bomb holds every process slot.
+        let result = try shell.run("""
+            bomb() { bomb | bomb & }; bomb 2>/dev/null
+            end=$((SECONDS + 3)); while ((SECONDS < end)); do :; done
+            n=0; for p in /proc/[0-9]*; do n=$((n + 1)); done; echo $n
+            """, timeout: 20)
+        #expect(!result.timedOut)
         let count = Int(result.stdout.text.split(separator: "\n").last ?? "")
-        #expect(result.timedOut || (count ?? 1000) <= 301, "processes seen: \(result.stdout.text.suffix(200))")
+        #expect((count ?? 1000) <= 64, "processes seen: \(result.stdout.text.suffix(200))")
+        // The bomb is still running: the host holds the jail's capped share and no more.
         let after = try host("ps -e --no-headers | wc -l")
-        #expect((Int(after.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) < (Int(before.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) + 50)
+        #expect((Int(after.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) < (Int(before.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) + 64 + 16)
         let next = try shell.run("echo alive", timeout: 20)
         #expect(next.stdout.text == "alive\n")
     }
@@ -191,16 +197,6 @@ struct JailLimitTests {
         defer { shell.close() }
         let result = try shell.run("bash -c 'while :; do :; done'; echo status=$?", timeout: 30)
         #expect(result.stdout.text == "status=152\n")  // 128 + SIGXCPU
-    }
-
-    @Test("memory is capped: a large allocation fails inside the jail")
-    func memoryLimit() throws {
-        let checkout = try TempCheckout()
-        defer { checkout.cleanup() }
-        let shell = try makeShell(checkout) { $0.limits.memoryMB = 512 }
-        defer { shell.close() }
-        let result = try shell.run("python3 -c 'b = bytearray(2 * 1024**3)' 2>&1 | tail -n 1", timeout: 30)
-        #expect(result.stdout.text.contains("MemoryError"))
     }
 
     @Test("open files are capped")

@@ -334,6 +334,41 @@ struct RunCLITests {
         #expect(a["exit_statuses"] as? [String: Int] == b["exit_statuses"] as? [String: Int])
     }
 
+    @Test("a torn last line left by a kill is cut off on resume, and its attempt is redone")
+    func tornLastLine() throws {
+        let root = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let run = root.appendingPathComponent("run")
+        let arguments = ["run", "Tasks/starter", "--filter", "strutil", "--model", "oracle", "--attempts", "2", "--out", run.path]
+        #expect(try CLITests.warden(arguments).status == 0)
+        let results = run.appendingPathComponent("results.jsonl")
+        let whole = try Data(contentsOf: results)
+        let lines = whole.split(separator: 0x0a)
+        #expect(lines.count == 2)
+        // A kill in the middle of the second row's write: half of it is on disk, no newline.
+        try (lines[0] + [0x0a] + lines[1].prefix(lines[1].count / 2)).write(to: results)
+
+        let again = try CLITests.warden(arguments)
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(again.stderr.contains("removed a torn last line"))
+        #expect(Set(try Self.resultKeys(run)) == ["warden__strutil-1#1", "warden__strutil-1#2"])
+        #expect(try Self.report(run)["finished_attempts"] as? Int == 2)
+    }
+
+    @Test("a result row that cannot be written stops the run with an error naming results.jsonl")
+    func appendFailureIsLoud() throws {
+        let root = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let run = root.appendingPathComponent("run")
+        try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
+        // Every write to /dev/full fails with ENOSPC, as on a full disk.
+        try FileManager.default.createSymbolicLink(atPath: run.appendingPathComponent("results.jsonl").path, withDestinationPath: "/dev/full")
+        let outcome = try CLITests.warden(["run", "Tasks/starter", "--filter", "strutil", "--model", "oracle", "--out", run.path])
+        #expect(outcome.status != 0)
+        #expect(outcome.stderr.contains("results.jsonl"), "\(outcome.stderr)")
+        #expect(outcome.stderr.contains("No space left on device"), "\(outcome.stderr)")
+    }
+
     @Test("two shards merged give the same report as one run; another configuration is refused")
     func shardsMerge() throws {
         let root = try Self.scratch()
@@ -381,10 +416,13 @@ struct RunCLITests {
         var missing = row
         missing["instance_id"] = "other__absent-1"
         missing["repo"] = "other/absent"
+        var escaping = row
+        escaping["instance_id"] = "../../escape"
         let lines = [
             String(decoding: try JSONSerialization.data(withJSONObject: row), as: UTF8.self),
             "{this is not json",
             String(decoding: try JSONSerialization.data(withJSONObject: missing), as: UTF8.self),
+            String(decoding: try JSONSerialization.data(withJSONObject: escaping), as: UTF8.self),
         ]
         let file = root.appendingPathComponent("instances.jsonl")
         try lines.joined(separator: "\n").write(to: file, atomically: true, encoding: .utf8)
@@ -392,6 +430,8 @@ struct RunCLITests {
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stderr.contains("instances.jsonl:2: not valid JSON"))
         #expect(run.stderr.contains("repository other/absent not found"))
+        #expect(run.stderr.contains("instances.jsonl:4: instance_id \"../../escape\" contains a path separator"), "\(run.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: root.appendingPathComponent("escape").path))
         #expect(run.stdout.contains("warden__wrapkit-1  1/1"))
     }
 }

@@ -33,6 +33,17 @@ int cjail_spawn_file_actions_addclosefrom(posix_spawn_file_actions_t *actions, i
 /// Closes every descriptor >= from (close_range).
 int cjail_close_from(int from);
 int cjail_errno(void);
+/// Creates a user namespace mapping inside_uid/gid to outside_uid/gid (setgroups denied) and
+/// returns a descriptor for it, or -1. A short-lived child holds the namespace while the
+/// maps are written; the caller needs CAP_SETUID/CAP_SETGID over the outside ids.
+int cjail_make_userns(uid_t inside_uid, uid_t outside_uid, gid_t inside_gid, gid_t outside_gid);
+/// Binds source (recursively) on target through an id-mapped mount: files owned by ids the
+/// namespace maps from appear owned by the ids it maps to. Also nosuid, nodev, optionally read-only.
+int cjail_idmapped_bind(const char *source, const char *target, int userns_fd, int readonly);
+/// setns(fd, CLONE_NEWUSER).
+int cjail_enter_userns(int userns_fd);
+/// PR_SET_PDEATHSIG with SIGKILL: the calling process is killed when its parent thread exits.
+int cjail_die_with_parent(void);
 int cjail_setresuid(uid_t uid);
 int cjail_setresgid(gid_t gid);
 /// pipe2 with O_CLOEXEC on both ends.

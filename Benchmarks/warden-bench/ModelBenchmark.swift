@@ -1,0 +1,206 @@
+import Foundation
+import Models
+import WardenCore
+
+/// The OpenAI client's own cost per call, streamed against not streamed: 20-call episodes (the
+/// conversation grows by a reply and an observation per call) against a loopback server that
+/// answers at once with the same logical reply, about 100 tokens sent one token per event as
+/// vLLM does. The two modes alternate round by round so drift hits both alike.
+func runModelBenchmarks(rounds: Int = 15) async throws {
+    let pieces = benchReplyTokens()
+    let server = try CannedChatServer(pieces: pieces)
+    defer { server.stop() }
+    let base = OpenAIClient.Configuration(baseURL: "http://127.0.0.1:\(server.port)/v1", model: "bench-model")
+    var unstreamed = base
+    unstreamed.stream = false
+
+    try await OpenAIClient.withClient(base) { streamedClient in
+        try await OpenAIClient.withClient(unstreamed) { plainClient in
+            // Warm-up: connections, allocator, caches. Both replies must be the same reply.
+            let a = try await episode(streamedClient, calls: 3, check: pieces.joined()).last
+            let b = try await episode(plainClient, calls: 3, check: pieces.joined()).last
+            guard let a, let b, a.content == b.content, a.completionTokens == b.completionTokens, a.model == b.model else {
+                throw WardenError("bench.model", "the streamed and non-streamed replies differ")
+            }
+            let connectionsBefore = server.connections
+            var streamed: [Double] = [], plain: [Double] = []
+            for round in 0..<rounds {
+                if round % 2 == 0 {
+                    streamed += try await episode(streamedClient, calls: 20).map(\.latencyMs)
+                    plain += try await episode(plainClient, calls: 20).map(\.latencyMs)
+                } else {
+                    plain += try await episode(plainClient, calls: 20).map(\.latencyMs)
+                    streamed += try await episode(streamedClient, calls: 20).map(\.latencyMs)
+                }
+            }
+            let s = percentile(streamed, 0.5), p = percentile(plain, 0.5)
+            print("model: 20-call episodes on loopback, \(streamed.count) calls each way, \(pieces.count + 4) events per streamed reply:")
+            print("model:   not streamed median \(formatted(p)) ms, p95 \(formatted(percentile(plain, 0.95))) ms")
+            print("model:   streamed     median \(formatted(s)) ms, p95 \(formatted(percentile(streamed, 0.95))) ms")
+            print("model:   streaming adds \(formatted(s - p)) ms per call at the median, ratio \(formatted(s / p, digits: 2)) "
+                + "(target: <= 0.2 ms); \(server.connections - connectionsBefore) new connections in the timed calls")
+        }
+    }
+}
+
+/// One episode's calls; the conversation grows as the agent loop grows it.
+private func episode(_ client: OpenAIClient, calls: Int, check: String? = nil) async throws -> [ModelResponse] {
+    var messages = [
+        ChatMessage(role: .system, content: String(repeating: "You are a careful software engineer. ", count: 40)),
+        ChatMessage(role: .user, content: String(repeating: "The add function subtracts. Fix it. ", count: 30)),
+    ]
+    var responses: [ModelResponse] = []
+    for step in 0..<calls {
+        let response = try await client.complete(ModelRequest(messages: messages, maxTokens: 4096))
+        if let check, response.content != check {
+            throw WardenError("bench.model", "unexpected reply: \(response.content.prefix(80))")
+        }
+        responses.append(response)
+        messages.append(ChatMessage(role: .assistant, content: response.content))
+        messages.append(ChatMessage(role: .user, content: "<output step=\(step)>\n" + String(repeating: "src/calc.py:2: return a - b\n", count: 20)))
+    }
+    return responses
+}
+
+/// A CWM-style reply (reasoning, then one bash tool call) cut into pieces of about 4 bytes.
+private func benchReplyTokens() -> [String] {
+    let reply = """
+    <think>
+    The test fails because add() returns a - b. I should look at src/calc.py, confirm the \
+    operator, then fix it and run the tests again before I submit the patch.
+    </think>
+    Let me look at the implementation first.
+    <tool: bash>
+    grep -n "def add" -A 3 src/calc.py && python3 -m pytest -q tests/test_calc.py
+    </tool>
+    """
+    var pieces: [String] = [], current = ""
+    for character in reply {
+        current.append(character)
+        if current.utf8.count >= 4 || character == " " || character == "\n" {
+            pieces.append(current)
+            current = ""
+        }
+    }
+    if !current.isEmpty { pieces.append(current) }
+    return pieces
+}
+
+/// A minimal HTTP/1.1 server on 127.0.0.1 for this benchmark: a thread per connection,
+/// keep-alive, every request answered at once with the same reply, as an event stream when the
+/// request asks for `"stream":true` and as one JSON body otherwise. (The tests' NIO server is in
+/// the test target; the benchmark needs no more than this.)
+private final class CannedChatServer: @unchecked Sendable {
+    let port: Int
+    private let listener: Int32
+    private let json: [UInt8]
+    private let stream: [UInt8]
+    private let accepted = NSLock()
+    private var acceptedCount = 0
+
+    var connections: Int { accepted.withLock { acceptedCount } }
+
+    init(pieces: [String]) throws {
+        let model = "bench-model"
+        func quoted(_ text: String) -> String {
+            String(decoding: (try? JSONEncoder().encode(text)) ?? Data("\"\"".utf8), as: UTF8.self)
+        }
+        let usage = #""usage": {"prompt_tokens": 900, "completion_tokens": \#(pieces.count), "total_tokens": \#(900 + pieces.count)}"#
+        json = Array(("""
+        {"id": "chatcmpl-bench", "object": "chat.completion", "created": 1700000000, "model": "\(model)", \
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": \(quoted(pieces.joined()))}, \
+        "logprobs": null, "finish_reason": "stop"}], \(usage)}
+        """).utf8)
+        func chunk(_ delta: String, finish: String = "null") -> String {
+            #"{"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1700000000, "model": "\#(model)", "#
+                + #""choices": [{"index": 0, "delta": \#(delta), "logprobs": null, "finish_reason": \#(finish)}]}"#
+        }
+        var events = [chunk(#"{"role": "assistant", "content": ""}"#)]
+        events += pieces.map { chunk(#"{"content": \#(quoted($0))}"#) }
+        events.append(chunk("{}", finish: #""stop""#))
+        events.append(#"{"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1700000000, "model": "\#(model)", "choices": [], \#(usage)}"#)
+        events.append("[DONE]")
+        // Chunked framing, one chunk per event, written at once: the server costs nothing here.
+        var body = ""
+        for event in events {
+            let frame = "data: \(event)\n\n"
+            body += String(frame.utf8.count, radix: 16) + "\r\n" + frame + "\r\n"
+        }
+        stream = Array((body + "0\r\n\r\n").utf8)
+
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw WardenError("bench.model", "socket: \(String(cString: strerror(errno)))") }
+        var yes: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { generic in
+                bind(fd, generic, length) == 0 && listen(fd, 16) == 0 && getsockname(fd, generic, &length) == 0
+            }
+        }
+        guard bound else { throw WardenError("bench.model", "bind/listen: \(String(cString: strerror(errno)))") }
+        listener = fd
+        port = Int(UInt16(bigEndian: address.sin_port))
+        let thread = Thread { [self] in acceptLoop() }
+        thread.start()
+    }
+
+    func stop() {
+        shutdown(listener, Int32(SHUT_RDWR))
+        close(listener)
+    }
+
+    private func acceptLoop() {
+        while true {
+            let connection = accept(listener, nil, nil)
+            guard connection >= 0 else { return }
+            var yes: Int32 = 1
+            setsockopt(connection, Int32(IPPROTO_TCP), TCP_NODELAY, &yes, socklen_t(MemoryLayout<Int32>.size))
+            accepted.withLock { acceptedCount += 1 }
+            Thread { [self] in serve(connection) }.start()
+        }
+    }
+
+    private func serve(_ connection: Int32) {
+        defer { close(connection) }
+        var pending: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        let headerEnd: [UInt8] = Array("\r\n\r\n".utf8)
+        while true {
+            // One request: the head, then Content-Length bytes of body.
+            var head: Range<Int>?
+            while head == nil {
+                head = pending.firstRange(of: headerEnd)
+                if head != nil { break }
+                let n = read(connection, &chunk, chunk.count)
+                guard n > 0 else { return }
+                pending += chunk[0..<n]
+            }
+            guard let head else { return }
+            let headText = String(decoding: pending[..<head.lowerBound], as: UTF8.self).lowercased()
+            let lengthLine = headText.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
+            let bodyLength = lengthLine.flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
+            while pending.count < head.upperBound + bodyLength {
+                let n = read(connection, &chunk, chunk.count)
+                guard n > 0 else { return }
+                pending += chunk[0..<n]
+            }
+            let body = pending[head.upperBound..<(head.upperBound + bodyLength)]
+            let wantsStream = body.firstRange(of: Array(#""stream":true"#.utf8)) != nil
+            pending.removeFirst(head.upperBound + bodyLength)
+            let reply: [UInt8] = wantsStream
+                ? Array("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n".utf8) + stream
+                : Array("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(json.count)\r\n\r\n".utf8) + json
+            var offset = 0
+            while offset < reply.count {
+                let n = reply[offset...].withUnsafeBytes { write(connection, $0.baseAddress, $0.count) }
+                guard n > 0 else { return }
+                offset += n
+            }
+        }
+    }
+}
