@@ -23,14 +23,14 @@ public final class AgentEnvironment: @unchecked Sendable {
     public let shell: ShellSession
     public let tracker: WorkspaceTracker
     /// The host ids the jail's root maps to; edit, create and submit act as them.
-    public let identity: HostIdentity
+    public let identity: JailIdentity
     /// Characters of output the model sees per command (half from the start, half from the end).
     let observationCharacters: Int
 
-    public init(shell: ShellSession, tracker: WorkspaceTracker, observationCharacters: Int, identity: HostIdentity = .harness) {
+    public init(shell: ShellSession, tracker: WorkspaceTracker, observationCharacters: Int) {
         self.shell = shell
         self.tracker = tracker
-        self.identity = identity
+        self.identity = shell.configuration.hostIdentity
         self.observationCharacters = observationCharacters
     }
 

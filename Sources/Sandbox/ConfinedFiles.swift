@@ -2,22 +2,6 @@ import CJail
 import Foundation
 import WardenCore
 
-/// The host uid and gid that the jail's root maps to. The file tools act as them, so a file
-/// they create is owned as if a jailed command had created it, and they may write only where
-/// such a command may.
-public struct HostIdentity: Sendable, Hashable {
-    public var uid: uid_t
-    public var gid: gid_t
-
-    public init(uid: uid_t, gid: gid_t) {
-        self.uid = uid
-        self.gid = gid
-    }
-
-    /// Today's mapping: the jail's root is the harness's own effective uid and gid.
-    public static var harness: HostIdentity { HostIdentity(uid: geteuid(), gid: getegid()) }
-}
-
 /// The jail's filesystem as its shell sees it, for the agent's `edit`, `create` and
 /// `submit PATH`: a relative path starts at the shell's working directory, an absolute one at
 /// the jail's own root (its private /tmp included), and every `..` and symlink is resolved
@@ -195,9 +179,11 @@ extension ShellSession {
     /// on a thread of its own that acts with `identity` (filesystem uid and gid, no
     /// supplementary groups, no effective capabilities) and ends with `body`. Neither the
     /// caller nor a thread of the concurrency pool blocks, and no other thread changes identity.
-    public func withJailFiles<T: Sendable>(identity: HostIdentity = .harness,
+    /// `identity` defaults to the jail's own (`configuration.hostIdentity`).
+    public func withJailFiles<T: Sendable>(identity: JailIdentity? = nil,
                                            _ body: @escaping @Sendable (JailFiles) throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
+        let identity = identity ?? configuration.hostIdentity
+        return try await withCheckedThrowingContinuation { continuation in
             let thread = Thread {
                 continuation.resume(with: Result {
                     let (root, cwd) = try self.withRunningJail { helper, cwd in (try JailRoot.open(helperPID: helper.pid), cwd) }
@@ -252,25 +238,21 @@ enum JailRoot {
 
 /// A per-session host directory that backs the jail's /tmp, so files there survive a shell
 /// restart (after a timeout the whole jail is killed and a new one starts), as they would in
-/// a container. Created on first use, owned by the jail's identity, removed with the session.
+/// a container. It is owned by the jail's host identity (not bound id-mapped: the helper must
+/// create the checkout's mount point inside it). Created on first use, removed with the session.
 final class PersistentTemporaryDirectory: @unchecked Sendable {
-    private let identity: HostIdentity
     private var path: String?
 
-    init(identity: HostIdentity) {
-        self.identity = identity
-    }
-
     /// The directory, created when needed.
-    func current() throws -> String {
+    func current(owner: JailIdentity) throws -> String {
         if let path { return path }
         var template = Array((NSTemporaryDirectory() as NSString).appendingPathComponent("warden-tmp-XXXXXX").utf8CString)
         let made = template.withUnsafeMutableBufferPointer { buffer in buffer.baseAddress.flatMap { mkdtemp($0) }.map { String(cString: $0) } }
         guard let made else {
             throw WardenError("jail.tmp", "cannot create the directory backing the jail's /tmp: \(String(cString: strerror(errno)))")
         }
-        if identity != .harness && chown(made, identity.uid, identity.gid) != 0 {
-            let error = WardenError("jail.tmp", "cannot give \(made) to uid \(identity.uid): \(String(cString: strerror(errno)))")
+        if owner.uid != geteuid() || owner.gid != getegid(), chown(made, owner.uid, owner.gid) != 0 {
+            let error = WardenError("jail.tmp", "cannot give \(made) to uid \(owner.uid): \(String(cString: strerror(errno)))")
             rmdir(made)
             throw error
         }

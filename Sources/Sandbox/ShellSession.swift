@@ -27,7 +27,7 @@ public final class ShellSession: @unchecked Sendable {
     /// Guards against two commands at once on one shell.
     private let busy = NSLock()
     /// Backs the jail's /tmp, so it survives restarts; removed when the session closes.
-    private let temporaryDirectory = PersistentTemporaryDirectory(identity: .harness)
+    private let temporaryDirectory = PersistentTemporaryDirectory()
 
     static let driver = #"""
         exec 9<&0 8>&1 7>&2 </dev/null
@@ -79,7 +79,7 @@ public final class ShellSession: @unchecked Sendable {
         guard process == nil else { return }
         var jail = configuration
         if jail.profile.tmpfs.contains(where: { $0.target == "/tmp" }) {
-            jail.temporaryDirectory = try temporaryDirectory.current()
+            jail.temporaryDirectory = try temporaryDirectory.current(owner: jail.hostIdentity)
         }
         process = try HelperProcess.start(
             jail, arguments: ["/bin/bash", "--noprofile", "--norc", "-c", Self.driver], workingDirectory: cwd)
