@@ -246,7 +246,8 @@ final class PersistentTemporaryDirectory: @unchecked Sendable {
     /// The directory, created when needed.
     func current(owner: JailIdentity) throws -> String {
         if let path { return path }
-        var template = Array((NSTemporaryDirectory() as NSString).appendingPathComponent("warden-tmp-XXXXXX").utf8CString)
+        Self.sweepAbandoned
+        var template = Array((NSTemporaryDirectory() as NSString).appendingPathComponent("warden-tmp-\(getpid())-XXXXXX").utf8CString)
         let made = template.withUnsafeMutableBufferPointer { buffer in buffer.baseAddress.flatMap { mkdtemp($0) }.map { String(cString: $0) } }
         guard let made else {
             throw WardenError("jail.tmp", "cannot create the directory backing the jail's /tmp: \(String(cString: strerror(errno)))")
@@ -270,4 +271,18 @@ final class PersistentTemporaryDirectory: @unchecked Sendable {
     }
 
     deinit { remove() }
+
+    /// Once per process: removes the directories of harnesses that died without closing their
+    /// sessions (SIGKILL), recognised by the dead pid in their names.
+    private static let sweepAbandoned: Void = {
+        let parent = NSTemporaryDirectory()
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] where name.hasPrefix("warden-tmp-") {
+            let fields = name.split(separator: "-")
+            guard fields.count == 4, let pid = pid_t(fields[2]), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            let path = (parent as NSString).appendingPathComponent(name)
+            do { try FileManager.default.removeItem(atPath: path) } catch {
+                FileHandle.standardError.write(Data("warden: cannot remove an abandoned jail /tmp at \(path): \(error)\n".utf8))
+            }
+        }
+    }()
 }
