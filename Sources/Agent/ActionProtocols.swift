@@ -29,6 +29,9 @@ public protocol ActionProtocol: Sendable {
     var systemTemplate: String { get }
     /// One line reminding the model of the format, for format-error feedback.
     var formatReminder: String { get }
+    /// The built-in templates for format errors and for the task, by name in `Templates/`.
+    var formatErrorTemplateName: String { get }
+    var instanceTemplateName: String { get }
     func parse(_ response: ModelResponse) -> ParsedTurn
     /// The conversation message recording the model's response.
     func assistantMessage(_ response: ModelResponse) -> ChatMessage
@@ -41,6 +44,9 @@ public protocol ActionProtocol: Sendable {
 }
 
 extension ActionProtocol {
+    public var formatErrorTemplateName: String { "format_error" }
+    public var instanceTemplateName: String { "instance" }
+
     public func assistantMessage(_ response: ModelResponse) -> ChatMessage {
         ChatMessage(role: .assistant, content: response.content, toolCalls: response.toolCalls.isEmpty ? nil : response.toolCalls)
     }
@@ -132,38 +138,50 @@ public struct CWMProtocol: ActionProtocol {
 
     public var systemTemplate: String { Templates.builtIn("cwm.system") }
     public var formatReminder: String { "Call exactly one tool per turn, as <tool: NAME>, then its arguments on the next lines, then </tool> on its own line." }
+    /// CWM feeds a format error back as `ExceptionType: message` and nothing else.
+    public var formatErrorTemplateName: String { "cwm.format_error" }
+    public var instanceTemplateName: String { "cwm.instance" }
 
 
+    /// Parses as CWM's environment does (`parse_tool_calls`, with its error messages): at most
+    /// one call, as many `<tool:` and `</tool>` tags as calls, at least one call, non-empty
+    /// arguments, a known tool. Two extensions: reasoning is optional (zero or one
+    /// `</think>`), and `submit` takes empty arguments to submit the repository's diff.
     public func parse(_ response: ModelResponse) -> ParsedTurn {
         let separated: (reasoning: String?, rest: String)
         switch separateReasoning(response.content) {
         case let .success(value): separated = value
-        case let .failure(problem): return .formatError(problem.message, reasoning: nil, callIDs: [])
+        case .failure:
+            let count = response.content.components(separatedBy: "</think>").count - 1
+            return .formatError("FormatError: Expected exactly one thinking end token, got \(count)", reasoning: nil, callIDs: [])
         }
         let reasoning = separated.reasoning ?? response.reasoning
         let text = separated.rest
         let matches = Self.toolCalls(in: text)
-        guard matches.count == 1, let match = matches.first else {
-            let message = matches.isEmpty
-                ? (text.contains("<tool:") ? "the tool call is malformed: put `<tool: NAME>` on its own line, the arguments on the next lines, and `</tool>` on its own line" : "the response has no tool call")
-                : "the response has \(matches.count) tool calls; make exactly one per turn"
-            return .formatError(message, reasoning: reasoning, callIDs: [])
+        func failure(_ message: String) -> ParsedTurn { .formatError("FormatError: " + message, reasoning: reasoning, callIDs: []) }
+        if matches.count > 1 {
+            return failure("Expected one tool call, but found \(matches.count): \(matches.map { $0.name }.joined(separator: ", ")). "
+                + "Ensure only one <tool:...></tool> block is present in the response.")
         }
-        let outside = String(text[..<match.range.lowerBound]) + String(text[match.range.upperBound...])
-        if outside.contains("<tool:") || outside.contains("</tool>") {
-            return .formatError("the response has stray tool tags outside its one tool call", reasoning: reasoning, callIDs: [])
+        let opening = text.components(separatedBy: "<tool:").count - 1
+        let closing = text.components(separatedBy: "</tool>").count - 1
+        if opening != matches.count || closing != matches.count {
+            return failure("Mismatch in tool tag counts: found \(matches.count) tool calls via regex, but counted \(opening) opening tags and \(closing) closing tags.")
         }
+        guard let match = matches.first else { return failure("No tool calls found") }
         let tool = match.name
         let arguments = match.arguments
+        let empty = arguments.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+        if empty && tool != "submit" {
+            return failure("Tool '\(tool)' requires non-empty arguments, but received empty or whitespace-only input.")
+        }
         let action: Result<AgentAction, FormatProblem>
         switch tool {
         case "bash": action = .success(.bash(command: arguments))
-        case "edit": action = ToolArguments.edit(arguments)
-        case "create": action = ToolArguments.create(arguments)
-        case "submit":
-            let path = arguments.trimmingCharacters(in: .whitespacesAndNewlines)
-            action = .success(.submit(path: path.isEmpty ? nil : path))
-        default: action = .failure(FormatProblem("unknown tool \"\(tool)\"; the tools are bash, edit, create and submit"))
+        case "edit": action = ToolArguments.edit(arguments).mapError { FormatProblem("FormatError: " + $0.message) }
+        case "create": action = ToolArguments.create(arguments).mapError { FormatProblem("FormatError: " + $0.message) }
+        case "submit": action = .success(.submit(path: empty ? nil : arguments.trimmingCharacters(in: .whitespacesAndNewlines)))
+        default: action = .failure(FormatProblem("NoSuchToolError: Tool '\(tool)' not found."))
         }
         switch action {
         case let .success(action): return .action(action, reasoning: reasoning, callID: nil)
@@ -186,6 +204,13 @@ public struct CWMProtocol: ActionProtocol {
             }
             guard cursor > nameStart, text[cursor...].hasPrefix(">\n") else { searchStart = open.upperBound; continue }
             let argumentsStart = text.index(cursor, offsetBy: 2)
+            // Warden's extension: `<tool: submit>\n</tool>`, a call with no arguments at all.
+            if text[argumentsStart...].hasPrefix("</tool>") {
+                let end = text.index(argumentsStart, offsetBy: 7)
+                calls.append((String(text[nameStart..<cursor]), "", open.lowerBound..<end))
+                searchStart = end
+                continue
+            }
             guard let close = text.range(of: "\n</tool>", range: argumentsStart..<text.endIndex) else {
                 searchStart = open.upperBound
                 continue

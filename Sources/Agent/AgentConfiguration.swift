@@ -51,7 +51,9 @@ public struct AgentConfiguration: Sendable, Codable, Hashable {
     public var limits: Limits
     /// Characters of a command's output the model sees: the first and the last half of this.
     public var observationCharacters: Int
-    /// Whether a `submit` ends the episode (false lets the model submit again).
+    /// Whether a successful `submit` ends the episode. False is CWM's rule: the model may submit
+    /// again, and after at least one successful submission a reply without a tool call (its
+    /// final response) ends the episode, `submitted` with the last submission.
     public var submitEndsEpisode: Bool
     public var templates: Templates
     /// The sandbox profile for the agent's commands.
@@ -66,6 +68,13 @@ submitEndsEpisode: Bool = true, templates: Templates = Templates(),
         self.submitEndsEpisode = submitEndsEpisode
         self.templates = templates
         self.sandboxProfile = sandboxProfile
+    }
+
+    /// What ends the episode, in the prompt's words (the `{{submit_rule}}` template value).
+    public var submitRule: String {
+        submitEndsEpisode
+            ? "A successful submission ends the session."
+            : "You can refine and submit again; after at least one successful submission, a response without a tool call (your final summary) ends the session."
     }
 
     /// Reads a JSON configuration file; absent fields keep their defaults, unknown ones are errors.

@@ -18,32 +18,32 @@ public struct ToolOutcome: Sendable {
     public var cancelled: Bool
 }
 
-/// The jailed shell, the confined file tools and the libgit2 tracker of one episode.
+/// The jailed shell, its file tools and the libgit2 tracker of one episode.
 public final class AgentEnvironment: @unchecked Sendable {
     public let shell: ShellSession
     public let tracker: WorkspaceTracker
-    public let files: ConfinedFiles
+    /// The host ids the jail's root maps to; edit, create and submit act as them.
+    public let identity: JailIdentity
     /// Characters of output the model sees per command (half from the start, half from the end).
     let observationCharacters: Int
 
     public init(shell: ShellSession, tracker: WorkspaceTracker, observationCharacters: Int) {
         self.shell = shell
         self.tracker = tracker
-        self.files = ConfinedFiles(root: shell.configuration.checkout)
+        self.identity = shell.configuration.hostIdentity
         self.observationCharacters = observationCharacters
     }
 
-    /// Runs one action. Tool failures (a missing file, an ambiguous edit) are outcomes the model
-    /// sees; only a jail that cannot run at all throws.
+    /// Runs one action. Tool failures (a missing file, an ambiguous edit, a patch that is not a
+    /// diff) are outcomes the model sees; only a jail that cannot run at all throws.
     public func execute(_ action: AgentAction, timeout: Double) async throws -> ToolOutcome {
         let clock = ContinuousClock()
         let started = clock.now
-        func elapsed() -> Double {
+        func tool(_ result: ToolResult) -> ToolOutcome {
             let duration = clock.now - started
-            return Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
-        }
-        func tool(_ text: String, exitCode: Int32, submission: String? = nil) -> ToolOutcome {
-            ToolOutcome(body: text, toolOutput: text, exitCode: exitCode, durationMs: elapsed(), submission: submission, cancelled: false)
+            return ToolOutcome(body: result.text, toolOutput: result.text, exitCode: result.succeeded ? 0 : 1,
+                               durationMs: Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15,
+                               submission: result.submission, cancelled: false)
         }
         switch action {
         case let .bash(command):
@@ -51,41 +51,113 @@ public final class AgentEnvironment: @unchecked Sendable {
             return ToolOutcome(body: ObservationBody.render(result, observationCharacters: observationCharacters), command: result, exitCode: result.exitCode, durationMs: result.durationMs,
                                cancelled: result.cancelled)
         case let .edit(path, search, replace):
-            do {
-                let original = String(decoding: try files.read(path, cwd: shell.cwd), as: UTF8.self)
-                let occurrences = original.components(separatedBy: search).count - 1
-                guard occurrences == 1 else {
-                    return tool(occurrences == 0
-                        ? "edit failed: the search text does not occur in \(path); nothing was changed. Copy it exactly, whitespace included."
-                        : "edit failed: the search text occurs \(occurrences) times in \(path); include more surrounding lines so it occurs once.",
-                        exitCode: 1)
-                }
-                try files.overwrite(path, cwd: shell.cwd, with: Data(original.replacingOccurrences(of: search, with: replace).utf8))
-                return tool("Edited \(path): replaced \(search.split(separator: "\n", omittingEmptySubsequences: false).count) line(s) with \(replace.split(separator: "\n", omittingEmptySubsequences: false).count).", exitCode: 0)
-            } catch let error as WardenError {
-                return tool("edit failed: \(error.message)", exitCode: 1)
-            }
+            return tool(try await inJail { try FileTools.edit(path, search: search, replace: replace, in: $0) })
         case let .create(path, content):
-            do {
-                try files.create(path, cwd: shell.cwd, with: Data(content.utf8))
-                return tool("Created \(path) (\(content.utf8.count) bytes).", exitCode: 0)
-            } catch let error as WardenError {
-                return tool("create failed: \(error.message)", exitCode: 1)
-            }
-        case let .submit(path):
-            if let path {
-                do {
-                    let patch = String(decoding: try files.read(path, cwd: shell.cwd), as: UTF8.self)
-                    return tool("Submitted the patch file \(path) (\(patch.utf8.count) bytes).", exitCode: 0, submission: patch)
-                } catch let error as WardenError {
-                    return tool("submit failed: \(error.message)", exitCode: 1)
-                }
-            }
-            let diff = try tracker.diff()
-            let files = diff.components(separatedBy: "\ndiff --git ").count - (diff.isEmpty ? 1 : 0)
-            return tool("Submitted the diff against the base (\(files) file(s) changed).", exitCode: 0, submission: diff)
+            return tool(try await inJail { try FileTools.create(path, content: content, in: $0) })
+        case let .submit(path?):
+            return tool(try await inJail { try FileTools.submit(path, in: $0) })
+        case .submit(nil):
+            return tool(FileTools.submission(try tracker.diff(), source: nil))
         }
     }
+
+    /// Runs a file tool against the jail's filesystem. A jail whose root cannot be reached (its
+    /// shell died just now) is a tool failure the model sees; a jail that cannot start throws.
+    private func inJail(_ body: @escaping @Sendable (JailFiles) throws -> ToolResult) async throws -> ToolResult {
+        do {
+            return try await shell.withJailFiles(identity: identity, body)
+        } catch let error as WardenError where error.code.hasPrefix("files.") {
+            return ToolResult(text: "The file tool failed: \(error.message)", succeeded: false)
+        }
+    }
+}
+
+/// What a file tool reports.
+struct ToolResult: Sendable {
+    var text: String
+    var succeeded: Bool
+    var submission: String?
+}
+
+/// edit, create and submit with CWM's rules and CWM's wording, so a model trained in CWM's
+/// environment reads the feedback it knows.
+enum FileTools {
+    static func edit(_ path: String, search: String, replace: String, in files: JailFiles) throws -> ToolResult {
+        var result = ToolResult(text: "", succeeded: false)
+        do {
+            try files.update(path) { original in
+                switch SearchReplace.apply(to: original, search: search, replace: replace) {
+                case let .success(applied):
+                    let (snippet, lines) = SearchReplace.snippet(applied.content, line: applied.line, replace: replace)
+                    result = ToolResult(text: "File \(path) has been successfully updated at line \(applied.line) and now contains \(lines) lines. "
+                        + "The surrounding lines after the edit are shown below:\n\(snippet)\nReview the changes and make sure they are as expected.",
+                        succeeded: true)
+                    return applied.content
+                case let .failure(.notFound(hint)):
+                    result.text = "No replacement was performed, the search lines did not appear verbatim in \(path)."
+                        + (hint ? " The search lines must exactly match one or more consecutive lines from the file, with indentations preserved." : "")
+                    throw Unchanged()
+                case let .failure(.ambiguous(lines)):
+                    result.text = "No replacement was performed. Multiple occurrences of the search text in lines \(lines) of \(path). Please ensure it is unique."
+                    throw Unchanged()
+                }
+            }
+        } catch is Unchanged {
+        } catch let error as WardenError where error.code == "files.missing" {
+            result.text = "The path \(path) does not exist. Please provide a valid path."
+        } catch let error as WardenError where error.code.hasPrefix("files.") {
+            result = ToolResult(text: "The edit failed: \(error.message).", succeeded: false)
+        }
+        return result
+    }
+
+    static func create(_ path: String, content: String, in files: JailFiles) throws -> ToolResult {
+        do {
+            try files.create(path, content: Array(content.utf8))
+        } catch let error as WardenError where error.code == "files.exists" {
+            return ToolResult(text: "\(path) already exists. Cannot create a new file at an existing path.", succeeded: false)
+        } catch let error as WardenError where error.code.hasPrefix("files.") {
+            return ToolResult(text: "File creation failed: \(error.message).", succeeded: false)
+        }
+        // CWM counts the lines of the content as written, before Warden's final newline.
+        let written = content.hasSuffix("\n") ? content.dropLast() : Substring(content)
+        let lines = written.utf8.reduce(1) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) }
+        return ToolResult(text: "File created successfully at: \(path) (\(lines) lines).", succeeded: true)
+    }
+
+    static func submit(_ path: String, in files: JailFiles) throws -> ToolResult {
+        let bytes: [UInt8]
+        do {
+            bytes = try files.read(path)
+        } catch let error as WardenError where error.code == "files.type" {
+            return ToolResult(text: "Failed to submit \(path). \(error.message).", succeeded: false)
+        } catch let error as WardenError where error.code.hasPrefix("files.") {
+            return ToolResult(text: "Failed to submit \(path). Make sure it exists and is readable.", succeeded: false)
+        }
+        guard let patch = String(validating: bytes, as: UTF8.self) else {
+            return ToolResult(text: "Failed to submit \(path). It is not UTF-8 text, so it cannot be recorded without changing it.", succeeded: false)
+        }
+        return submission(patch, source: path)
+    }
+
+    /// CWM's submit checks (non-empty, starts with `diff`) and its feedback after a success.
+    /// `source` is the patch file, nil for the repository's diff against its base.
+    static func submission(_ patch: String, source: String?) -> ToolResult {
+        let name = source.map { " \($0)" } ?? ""
+        if patch.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            return ToolResult(text: source == nil
+                ? "Failed to submit. The repository has no changes against its original state."
+                : "Failed to submit\(name). It is an empty file.", succeeded: false)
+        }
+        guard patch.hasPrefix("diff") else {
+            return ToolResult(text: "Failed to submit\(name). It is not a valid diff file.", succeeded: false)
+        }
+        return ToolResult(text: "The following patch content is marked as your final submission:\n\n<submission>\n\(patch)\n</submission>\n\n"
+            + "Review the patch content and ensure it correctly resolves the issue. If necessary, you can continue refining the patch and submit an updated version.",
+            succeeded: true, submission: patch)
+    }
+
+    private struct Unchanged: Error {}
 }
 
 /// How a command's result reads to the model: the output cut to the budget as head and tail

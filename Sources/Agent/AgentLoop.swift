@@ -61,10 +61,11 @@ public struct AgentLoop: Sendable {
             "repo_path": environment.shell.configuration.checkout,
             "command_timeout": String(Int(limits.commandTimeoutSeconds)),
             "max_steps": String(limits.maxSteps),
+            "submit_rule": configuration.submitRule,
         ]
         let system = Templates.render(try Templates.load(configuration.templates.system, builtIn: "\(protocolHandler.name).system"), values)
-        let instance = Templates.render(try Templates.load(configuration.templates.instance, builtIn: "instance"), values)
-        let formatErrorTemplate = try Templates.load(configuration.templates.formatError, builtIn: "format_error")
+        let instance = Templates.render(try Templates.load(configuration.templates.instance, builtIn: protocolHandler.instanceTemplateName), values)
+        let formatErrorTemplate = try Templates.load(configuration.templates.formatError, builtIn: protocolHandler.formatErrorTemplateName)
         var messages = [ChatMessage(role: .system, content: system), ChatMessage(role: .user, content: instance)]
         try writer.append(TrajectoryHeader(
             wardenVersion: wardenVersion, startedAt: timestamp(), task: task, sourceRepository: sourceRepository,
@@ -117,12 +118,21 @@ public struct AgentLoop: Sendable {
             contextTokens = usedPrompt + usedCompletion
             if let version = response.model, !modelVersions.contains(version) { modelVersions.append(version) }
             messages.append(protocolHandler.assistantMessage(response))
-            let budget = Budget(remainingTurns: max(0, limits.maxSteps - steps), remainingTokens: max(0, limits.maxContextTokens - contextTokens))
 
-            // 4. Parse exactly one action; a format error is fed back and counted.
+            // 4. Parse exactly one action; a format error is fed back and counted. With CWM's
+            //    rule (submitEndsEpisode off), a reply without a tool call after a successful
+            //    submission is the final response, which ends the episode.
             let turn = protocolHandler.parse(response)
             guard case .action(var action, let reasoning, _) = turn else {
                 guard case let .formatError(problem, reasoning, _) = turn else { continue }
+                if submission != nil && !configuration.submitEndsEpisode {
+                    let step = TrajectoryStep(index: steps, startedAt: stepStarted, endedAt: timestamp(), response: response,
+                                              reasoning: reasoning, observation: [], durationMs: 0, changes: [], gitignoreChanged: false)
+                    try writer.append(step)
+                    onEvent(.step(step))
+                    ending = (.submitted, nil)
+                    break
+                }
                 formatErrors += 1
                 consecutiveFormatErrors += 1
                 let feedback = protocolHandler.formatFeedback(
@@ -171,7 +181,8 @@ public struct AgentLoop: Sendable {
                 break
             }
 
-            // 7. Render the observation and record the step.
+            // 7. Render the observation with the budget, and record the step.
+            let budget = Budget(remainingTurns: max(0, limits.maxSteps - steps), remainingTokens: max(0, limits.maxContextTokens - contextTokens))
             let observation = protocolHandler.observation(outcome.body, budget: budget, turn: .action(action, reasoning: reasoning, callID: callID(of: turn)))
             messages += observation
             let step = TrajectoryStep(

@@ -219,14 +219,31 @@ int cjail_sigrtmax(void) { return SIGRTMAX; }
 #endif
 struct cjail_open_how { uint64_t flags; uint64_t mode; uint64_t resolve; };
 #define CJAIL_RESOLVE_NO_MAGICLINKS 0x02
-#define CJAIL_RESOLVE_BENEATH 0x08
+#define CJAIL_RESOLVE_IN_ROOT 0x10
 
-int cjail_open_beneath(int dirfd, const char *path, int flags, unsigned int mode) {
+int cjail_open_in_root(int rootfd, const char *path, int flags, unsigned int mode) {
     struct cjail_open_how how;
     memset(&how, 0, sizeof how);
     how.flags = (uint64_t)(flags | O_CLOEXEC);
     how.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0;
-    how.resolve = CJAIL_RESOLVE_BENEATH | CJAIL_RESOLVE_NO_MAGICLINKS;
-    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+    how.resolve = CJAIL_RESOLVE_IN_ROOT | CJAIL_RESOLVE_NO_MAGICLINKS;
+    return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof how);
+}
+
+int cjail_thread_act_as(uid_t uid, gid_t gid) {
+    // Raw syscalls: glibc's setgroups would change every thread of the process.
+    if (geteuid() == 0 && syscall(SYS_setgroups, 0, NULL) < 0) return -1;
+    syscall(SYS_setfsgid, gid);
+    syscall(SYS_setfsuid, uid);
+    if ((gid_t)syscall(SYS_setfsgid, -1) != gid || (uid_t)syscall(SYS_setfsuid, -1) != uid) {
+        errno = EPERM;
+        return -1;
+    }
+    struct __user_cap_header_struct header = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct data[2];
+    if (syscall(SYS_capget, &header, data) < 0) return -1;
+    data[0].effective = 0;
+    data[1].effective = 0;
+    return (int)syscall(SYS_capset, &header, data);
 }
 const int cjail_O_PATH = O_PATH;

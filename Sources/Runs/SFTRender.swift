@@ -206,6 +206,7 @@ public enum SFTRenderer {
             "repo_path": header.checkout,
             "command_timeout": String(Int(limits.commandTimeoutSeconds)),
             "max_steps": String(limits.maxSteps),
+            "submit_rule": header.configuration.submitRule,
         ])
     }
 

@@ -39,6 +39,9 @@ public struct JailConfiguration: Sendable {
     public var helperPath: String
     /// Where a command's full output is written when asked for; nil keeps only head and tail.
     public var spillDirectory: String?
+    /// A host directory bound read-write at /tmp in place of the profile's /tmp tmpfs, so
+    /// /tmp survives a restart of the jail (ShellSession sets it; nil keeps the tmpfs).
+    public var temporaryDirectory: String?
     /// The compiled syscall filter, hex-encoded once for every jail's specification.
     let seccompHex: String
     let toolchains: [Toolchain]
@@ -152,7 +155,13 @@ public struct JailConfiguration: Sendable {
             let op = (mount.writable ? "bind-rw" : "bind-ro") + (mount.optional ? "-try" : "") + (mount.writable ? idmap : "")
             add(mount.target, [op, mount.source, mount.target])
         }
-        for tmpfs in profile.tmpfs { add(tmpfs.target, ["tmpfs", tmpfs.target, String(tmpfs.sizeMB << 20), "1777"]) }
+        for tmpfs in profile.tmpfs {
+            if tmpfs.target == "/tmp", let temporaryDirectory {
+                add("/tmp", ["bind-rw", temporaryDirectory, "/tmp"])
+            } else {
+                add(tmpfs.target, ["tmpfs", tmpfs.target, String(tmpfs.sizeMB << 20), "1777"])
+            }
+        }
         add("/dev", ["dev"])
         if !profile.tmpfs.contains(where: { profile.home == $0.target || profile.home.hasPrefix($0.target + "/") }) {
             add(profile.home, ["tmpfs", profile.home, String(256 << 20), "0700"])

@@ -26,6 +26,8 @@ public final class ShellSession: @unchecked Sendable {
     private var commandCount = 0
     /// Guards against two commands at once on one shell.
     private let busy = NSLock()
+    /// Backs the jail's /tmp, so it survives restarts; removed when the session closes.
+    private let temporaryDirectory = PersistentTemporaryDirectory()
 
     static let driver = #"""
         exec 9<&0 8>&1 7>&2 </dev/null
@@ -60,12 +62,27 @@ public final class ShellSession: @unchecked Sendable {
         defer { busy.unlock() }
         process?.terminate()
         process = nil
+        temporaryDirectory.remove()
+    }
+
+    /// Runs `body` with the running jail's helper and the working directory, starting the
+    /// shell when none runs; the file tools reach the jail's filesystem through it.
+    func withRunningJail<T>(_ body: (HelperProcess, String) throws -> T) throws -> T {
+        busy.lock()
+        defer { busy.unlock() }
+        try ensureStarted()
+        guard let process else { throw WardenError("jail.start", "the shell did not start") }
+        return try body(process, cwd)
     }
 
     private func ensureStarted() throws {
         guard process == nil else { return }
+        var jail = configuration
+        if jail.profile.tmpfs.contains(where: { $0.target == "/tmp" }) {
+            jail.temporaryDirectory = try temporaryDirectory.current(owner: jail.hostIdentity)
+        }
         process = try HelperProcess.start(
-            configuration, arguments: ["/bin/bash", "--noprofile", "--norc", "-c", Self.driver], workingDirectory: cwd)
+            jail, arguments: ["/bin/bash", "--noprofile", "--norc", "-c", Self.driver], workingDirectory: cwd)
         if startedOnce, pendingRestart == nil { pendingRestart = .afterExit }
         startedOnce = true
     }

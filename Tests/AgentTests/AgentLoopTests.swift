@@ -47,11 +47,13 @@ struct AgentLoopTests {
         #expect(final.exitStatus == .formatErrors)
         #expect(final.formatErrors == 4)
         #expect(trajectory.steps.map { $0.formatError != nil } == [true, false, true, true, true])
-        #expect(trajectory.steps[0].formatError == "the response has no tool call")
-        #expect(trajectory.steps[2].formatError?.contains("2 tool calls") == true)
-        #expect(trajectory.steps[3].formatError?.contains("unknown tool \"teleport\"") == true)
+        // CWM's messages, fed back as CWM does: "ExceptionType: message" as a user message.
+        #expect(trajectory.steps[0].formatError == "FormatError: No tool calls found")
+        #expect(trajectory.steps[2].formatError?.hasPrefix("FormatError: Expected one tool call, but found 2: bash, bash.") == true)
+        #expect(trajectory.steps[3].formatError == "NoSuchToolError: Tool 'teleport' not found.")
         let requests = model.requests.withLock { $0 }
-        #expect(requests[1].messages.last?.content.contains("Your response could not be used: the response has no tool call") == true)
+        #expect(requests[1].messages.last?.content == "FormatError: No tool calls found")
+        #expect(requests[1].messages.last?.role == .user)
         #expect(final.submission == nil)
     }
 
@@ -109,13 +111,13 @@ struct AgentLoopTests {
     func submitPath() async throws {
         let fixture = try EpisodeFixture()
         defer { fixture.cleanup() }
-        let model = ScriptedModel([bash("printf 'my patch\\n' > /tmp/x.patch; cp /tmp/x.patch fix.patch"), "<tool: submit>\nfix.patch\n</tool>"])
+        let model = ScriptedModel([bash("printf 'diff --git a/x b/x\\n' > /tmp/x.patch; cp /tmp/x.patch fix.patch"), "<tool: submit>\nfix.patch\n</tool>"])
         let (final, _) = try await fixture.run(model)
         #expect(final.exitStatus == .submitted)
-        #expect(final.submission == "my patch\n")
+        #expect(final.submission == "diff --git a/x b/x\n")
     }
 
-    @Test("edit and create refuse to write through a symlink that leaves the checkout")
+    @Test("edit and create resolve symlinks inside the jail: a link to a host path the jail lacks reaches nothing")
     func confinedFileTools() async throws {
         let fixture = try EpisodeFixture()
         defer { fixture.cleanup() }
@@ -137,9 +139,11 @@ struct AgentLoopTests {
         #expect(!FileManager.default.fileExists(atPath: outside.appendingPathComponent("new.txt").path))
         #expect(try String(contentsOf: outside.appendingPathComponent("target.txt"), encoding: .utf8) == "secret\n")
         #expect(!FileManager.default.fileExists(atPath: outside.appendingPathComponent("other.txt").path))
-        #expect(trajectory.steps[0].toolOutput?.contains("outside the checkout") == true)
-        #expect(trajectory.steps[1].toolOutput?.contains("outside the checkout") == true)
-        #expect(trajectory.steps[2].toolOutput?.contains("outside the checkout") == true)
+        #expect(trajectory.steps[0].toolOutput?.contains("No such file or directory") == true)
+        #expect(trajectory.steps[1].toolOutput == "The path link.txt does not exist. Please provide a valid path.")
+        // In the jail, the checkout's parent is a mount point the jail's root does not own: the
+        // tool is refused as `mkdir ../outside` is.
+        #expect(trajectory.steps[2].toolOutput?.hasSuffix("/checkout/../outside: permission denied, as it would be for a command in the sandbox.") == true)
         #expect(try String(contentsOf: fixture.checkout.appendingPathComponent("nested/dir/ok.txt"), encoding: .utf8) == "fine\n")
         #expect(trajectory.steps[3].changes == [FileChange(path: "nested/dir/ok.txt", status: .added)])
     }

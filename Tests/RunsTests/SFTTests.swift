@@ -194,7 +194,7 @@ struct SFTTests {
         let messages = try #require(withError["messages"] as? [[String: Any]])
         #expect(messages.map { $0["role"] as? String } == ["system", "user", "assistant", "user", "assistant", "user", "assistant", "user"])
         #expect(messages[4]["content"] as? String == "I will just talk.")
-        #expect((messages[5]["content"] as? String)?.hasPrefix("FEEDBACK: the response has no tool call") == true)
+        #expect((messages[5]["content"] as? String)?.hasPrefix("FEEDBACK: FormatError: No tool calls found") == true)
     }
 
     @Test("duplicates of a task are dropped: the same patch up to trailing whitespace, or the same actions")
@@ -371,7 +371,7 @@ struct SFTTests {
         let messages = try #require(row["messages"] as? [[String: Any]])
         #expect(messages.map { $0["role"] as? String } == ["system", "user", "assistant", "tool: bash", "assistant", "tool: create", "assistant", "tool: submit"])
         let system = try #require(messages[0]["content"] as? String)
-        #expect(system.contains("<tool: NAME>") && system.contains("time out after 120 seconds"))
+        #expect(system.contains("<tool: bash>\n[command(s)]\n</tool>") && system.contains("longer than 120 seconds"))
         #expect(Array(messages.dropFirst().compactMap { $0["content"] as? String }) == [
             "Fix t.",
             "<tool: bash>\nls -la\n</tool>",

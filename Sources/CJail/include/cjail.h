@@ -51,7 +51,11 @@ int cjail_pipe_cloexec(int fds[2]);
 extern const int cjail_RLIMIT_NPROC;
 /// The highest signal number (SIGRTMAX is a function call in glibc).
 int cjail_sigrtmax(void);
-/// openat2 with RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS: the path may not leave dirfd's tree,
-/// through "..", absolute symlinks or /proc magic links.
-int cjail_open_beneath(int dirfd, const char *path, int flags, unsigned int mode);
+/// openat2 with RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS: rootfd is "/" for the path, its
+/// "..", and absolute symlinks, as for a process chrooted there; /proc magic links are refused.
+int cjail_open_in_root(int rootfd, const char *path, int flags, unsigned int mode);
+/// For the calling thread only: drops supplementary groups (when root), sets the filesystem
+/// uid and gid, and clears the effective capabilities, so file access is checked as for a
+/// jailed process whose ids map to uid and gid on the host.
+int cjail_thread_act_as(uid_t uid, gid_t gid);
 extern const int cjail_O_PATH;
