@@ -133,22 +133,27 @@ struct CgroupPlacement: Sendable, Hashable {
     }
 }
 
-/// Reads a jail's out-of-memory kill counter from its memory cgroup.
-struct MemoryCounter {
-    let file: String
+/// Reads a jail's out-of-memory kill counter from its memory cgroup, through a descriptor
+/// opened at the first read (the helper creates the cgroup) and read again at offset 0.
+final class MemoryCounter {
+    private let file: String
+    private var descriptor: Int32 = -1
 
     init(_ root: CgroupPlacement.Root, helper pid: pid_t) {
         file = root.jail(helper: pid) + (root.unified ? "/memory.events" : "/memory.oom_control")
     }
 
+    deinit {
+        if descriptor >= 0 { close(descriptor) }
+    }
+
     /// Processes the kernel killed at the jail's memory limit so far; 0 when unreadable
     /// (the jail's cgroup only disappears after the harness let go of the jail).
     func kills() -> Int {
-        let fd = open(file, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return 0 }
-        defer { close(fd) }
+        if descriptor < 0 { descriptor = open(file, O_RDONLY | O_CLOEXEC) }
+        guard descriptor >= 0 else { return 0 }
         var buffer = [UInt8](repeating: 0, count: 1024)
-        let count = read(fd, &buffer, buffer.count)
+        let count = pread(descriptor, &buffer, buffer.count, 0)
         guard count > 0 else { return 0 }
         for line in String(decoding: buffer[0..<count], as: UTF8.self).split(separator: "\n") where line.hasPrefix("oom_kill ") {
             return Int(line.dropFirst("oom_kill ".count)) ?? 0

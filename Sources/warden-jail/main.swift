@@ -337,9 +337,8 @@ let procReadOnly = ["sys", "irq", "bus", "fs"]
 let procMasked = [
     "kcore", "kallsyms", "kmsg", "keys", "key-users", "timer_list", "timer_stats", "sched_debug", "schedstat",
     "latency_stats", "kpagecount", "kpageflags", "kpagecgroup", "vmallocinfo", "slabinfo", "pagetypeinfo",
-    "zoneinfo", "buddyinfo", "iomem", "ioports", "interrupts", "softirqs", "locks", "modules", "config.gz",
-    "mtrr", "dma", "cmdline", "bootconfig", "sysrq-trigger", "sys/kernel/random/boot_id",
-    "acpi", "asound", "scsi", "driver", "dynamic_debug", "pressure", "fb", "tty/driver",
+    "iomem", "interrupts", "softirqs", "locks", "modules", "cmdline", "bootconfig", "sysrq-trigger",
+    "sys/kernel/random/boot_id", "acpi", "asound", "scsi", "driver", "dynamic_debug", "pressure", "fb", "tty/driver",
 ]
 
 func mountProc(pidLimit: Int) -> Bool {
@@ -359,8 +358,12 @@ func mountProc(pidLimit: Int) -> Bool {
         check("proc", "cannot bind /proc/\(sub)", mount(path, path, nil, UInt(MS_BIND | MS_REC), nil))
         check("proc", "cannot make /proc/\(sub) read-only", cjail_mount_setattr(path, 1, 1, 1, 1))
     }
-    // Host-wide kernel state: hidden (files read empty, directories are empty).
-    for path in procMasked { mask("/proc/" + path) }
+    // Host-wide kernel state: hidden (files read empty, directories are empty). An entry the
+    // kernel keeps root-only needs no mount: the jail's processes are never the host's root.
+    for path in procMasked {
+        var info = stat()
+        if lstat(jailPath + "/" + path, &info) == 0 && info.st_mode & S_IROTH != 0 { mask("/proc/" + path) }
+    }
     return pidLimitHeld
 }
 
