@@ -143,6 +143,7 @@ public struct Evaluator: Sendable {
         if result.error == nil {
             if hasPatch {
                 let commandPaths = Self.pathsNamed(by: command)
+                let preexisting = preexisting
                 result.revertedPaths = try await onOwnThread {
                     try Self.restoreTestInfrastructure(in: checkout, base: base, testFiles: Set(testFiles), commandPaths: commandPaths,
                                                        preexisting: preexisting)

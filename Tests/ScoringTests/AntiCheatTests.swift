@@ -207,8 +207,11 @@ struct AntiCheatTests {
         defer { try? FileManager.default.removeItem(at: scratch) }
         var rigged = task
         rigged.testPatch = (task.testPatch ?? "") + Self.pyprojectSection
-        let result = try await evaluator.evaluate(rigged, repository: repository, patch: nil)
-        #expect(result.resolution == .full)
+        rigged.testCommand = task.testCommand?.replacingOccurrences(of: "{test_files}", with: "tests/test_eval.py")
+        let output = scratch.appendingPathComponent("out")
+        let result = try await evaluator.evaluate(rigged, repository: repository, patch: nil, output: output)
+        let log = try String(contentsOf: output.appendingPathComponent("test_output.txt"), encoding: .utf8)
+        #expect(result.resolution == .full, "\(log.suffix(3000))")
     }
 
     @Test("a root pytest.py really replaces the runner when the checkout comes first on sys.path")
@@ -217,10 +220,14 @@ struct AntiCheatTests {
         defer { try? FileManager.default.removeItem(at: scratch) }
         var rigged = task
         rigged.testPatch = (task.testPatch ?? "") + Self.shadowedRunner
-        rigged.testCommand = "env -u PYTHONSAFEPATH " + (task.testCommand ?? "")
-        #expect(try await evaluator.evaluate(rigged, repository: repository, patch: nil).resolution == .full)
+        let command = task.testCommand?.replacingOccurrences(of: "{test_files}", with: "tests/test_eval.py") ?? ""
+        rigged.testCommand = "env -u PYTHONSAFEPATH " + command
+        let output = scratch.appendingPathComponent("out")
+        let unsafe = try await evaluator.evaluate(rigged, repository: repository, patch: nil, output: output)
+        let log = try String(contentsOf: output.appendingPathComponent("test_output.txt"), encoding: .utf8)
+        #expect(unsafe.resolution == .full, "\(log.suffix(3000))")
         // Scoring's own command keeps the checkout off the front of sys.path: the same file is inert.
-        rigged.testCommand = task.testCommand
+        rigged.testCommand = command
         #expect(try await evaluator.evaluate(rigged, repository: repository, patch: nil).resolution == .no)
     }
 
