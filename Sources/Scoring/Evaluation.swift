@@ -67,7 +67,7 @@ public struct Evaluator: Sendable {
     public static let endMarker = "+ : '>>>>> End Test Output'"
     public static let exitCodePrefix = ">>>>> Test Exit Code: "
     public static let applyFailedMarker = ">>>>> Patch Apply Failed"
-    static let defaultPythonCommand = "python3 -m pytest -rA --color=no -p no:cacheprovider --tb=no {test_files}"
+    static let defaultPythonCommand = "python3 -m pytest -o pythonpath=. -rA --color=no -p no:cacheprovider --tb=no {test_files}"
 
     public init(profile: SandboxProfile, setupProfile: SandboxProfile? = nil, workRoot: URL) {
         self.profile = profile

@@ -323,6 +323,20 @@ struct AntiCheatTests {
         #expect(logOnly.resolution == .full)
     }
 
+    @Test("a log longer than the profile's head and tail is read whole: results in its middle count")
+    func longLogIsReadWhole() async throws {
+        let (task, repository, standard, scratch) = try fixture()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        var profile = standard.profile
+        profile.output = .init(headBytes: 4096, tailBytes: 4096)
+        let evaluator = Evaluator(profile: profile, workRoot: scratch)
+        var noisy = task
+        // pytest's summary ends up 200 KB before the end, far past the 4 KB head and tail kept in memory.
+        noisy.testCommand = (task.testCommand ?? "") + "; python3 -c \"import sys; sys.stdout.write(('filler ' * 15 + '\\n') * 2000)\""
+        let result = try await evaluator.evaluate(noisy, repository: repository, patch: task.goldPatch)
+        #expect(result.resolved, "\(result.error ?? "")")
+    }
+
     @Test("the gold patch still resolves under the same rules")
     func goldResolves() async throws {
         let (task, repository, evaluator, scratch) = try fixture()
