@@ -67,7 +67,7 @@ public struct Evaluator: Sendable {
     public static let endMarker = "+ : '>>>>> End Test Output'"
     public static let exitCodePrefix = ">>>>> Test Exit Code: "
     public static let applyFailedMarker = ">>>>> Patch Apply Failed"
-    static let defaultPythonCommand = "python3 -m pytest -rA --color=no -p no:cacheprovider --tb=no {test_files}"
+    static let defaultPythonCommand = "python3 -m pytest -o pythonpath=. -rA --color=no -p no:cacheprovider --tb=no {test_files}"
 
     public init(profile: SandboxProfile, setupProfile: SandboxProfile? = nil, workRoot: URL) {
         self.profile = profile
@@ -77,6 +77,11 @@ public struct Evaluator: Sendable {
 
     /// Scores `patch` (nil or empty: no patch) for `task`, whose base commit is in `repository`.
     /// Writes patch.diff, eval.sh, test_output.txt and report.json to `output` when given.
+    ///
+    /// Three jail steps over one fresh checkout: the task's set-up, the model patch (with
+    /// SWE-bench's fallbacks), then the hidden tests. Between the last two, libgit2 compares the
+    /// work tree with the base tree and puts back every test file and piece of test
+    /// infrastructure the patch changed, however the patch spelled its file names.
     public func evaluate(_ task: TaskInstance, repository: URL, patch: String?, output: URL? = nil) async throws -> EvaluationResult {
         let clock = ContinuousClock()
         let started = clock.now
@@ -94,10 +99,11 @@ public struct Evaluator: Sendable {
         let modelPatch = patch ?? ""
         let hasPatch = !modelPatch.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
         let testFiles = PatchPaths.touched(by: task.testPatch ?? "")
-        let reverted = PatchPaths.touched(by: modelPatch).filter { PatchPaths.isTestInfrastructure($0) || testFiles.contains($0) }
         let command = try testCommand(for: task, testFiles: testFiles, checkout: checkout)
-        let script = Self.script(base: base, modelPatch: hasPatch ? modelPatch : nil, revert: Array(Set(reverted + testFiles)).sorted(),
-                                 testPatch: task.testPatch ?? "", testCommand: command)
+        let parser = LogParser(rawValue: task.logParser ?? "pytest") ?? .pytest
+        let nonce = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        let applyScript = hasPatch ? Self.applyScript(modelPatch: modelPatch) : ""
+        let testScript = Self.testScript(testPatch: task.testPatch ?? "", testCommand: command, parser: parser, nonce: nonce)
 
         if !task.setup.isEmpty {
             guard let setupProfile else {
@@ -113,38 +119,61 @@ public struct Evaluator: Sendable {
                 }
             }
         }
-        let shell = ShellSession(configuration: try JailConfiguration(profile: profile, checkout: checkout))
-        defer { shell.close() }
-        let timeout = (task.timeoutSeconds ?? profile.limits.commandTimeoutSeconds) + 120
-        let run = try await shell.run(script, timeout: timeout)
-        let log = run.combined.text
-
         var result = EvaluationResult(
             instanceID: task.instanceID, patchIsNone: patch == nil, patchExists: hasPatch, patchSuccessfullyApplied: false,
-            resolved: false, revertedPaths: reverted.sorted(), testMilliseconds: 0, overheadMilliseconds: 0, statuses: [:])
-        result.applyMethod = log.split(separator: "\n").first { $0.hasPrefix(">>>>> Applied Patch (") }
-            .map { String($0.dropFirst(">>>>> Applied Patch (".count).dropLast()) }
-        result.patchSuccessfullyApplied = hasPatch && result.applyMethod != nil
-        if run.timedOut {
-            result.error = "the tests did not finish within \(Int(timeout)) s"
-        } else if hasPatch && !result.patchSuccessfullyApplied {
-            result.error = "patch failed to apply"
-        } else if log.contains(">>>>> Test Patch Apply Failed") {
-            result.error = "the test patch failed to apply: the task is broken"
-        } else {
-            let testOutput = Self.testOutput(of: log)
-            let exitCode = log.split(separator: "\n").last { $0.hasPrefix(Self.exitCodePrefix) }
-                .flatMap { Int32($0.dropFirst(Self.exitCodePrefix.count)) }
-            result.testExitCode = exitCode
-            let parser = LogParser(rawValue: task.logParser ?? "pytest") ?? .pytest
-            let parsed = parser.parse(testOutput)
-            result.statuses = parsed.statuses
-            let grade = grade(parsed: parsed, failToPass: task.failToPass, passToPass: task.passToPass, testExitCode: exitCode)
-            result.resolution = grade.resolution
-            result.testsStatus = grade.testsStatus
-            result.error = grade.error
-            result.resolved = result.patchSuccessfullyApplied && grade.resolution == .full
-            result.testMilliseconds = Self.testMilliseconds(log)
+            resolved: false, revertedPaths: [], testMilliseconds: 0, overheadMilliseconds: 0, statuses: [:])
+        let shell = ShellSession(configuration: try JailConfiguration(profile: profile, checkout: checkout, spillDirectory: work.path))
+        defer { shell.close() }
+        let timeout = (task.timeoutSeconds ?? profile.limits.commandTimeoutSeconds) + 120
+        var log = ""
+        var preexisting = Set<String>()
+
+        if hasPatch {
+            let applied = try await apply(modelPatch, script: applyScript, base: base, checkout: checkout, shell: shell, hadSetup: !task.setup.isEmpty)
+            log += applied.log
+            preexisting = applied.preexisting
+            result.applyMethod = applied.method
+            result.patchSuccessfullyApplied = applied.method != nil && applied.refusal == nil
+            if let refusal = applied.refusal {
+                result.error = "patch refused: \(refusal)"
+            } else if applied.method == nil {
+                result.error = "patch failed to apply"
+            }
+        }
+        if result.error == nil {
+            if hasPatch {
+                let commandPaths = Self.pathsNamed(by: command)
+                let preexisting = preexisting
+                result.revertedPaths = try await onOwnThread {
+                    try Self.restoreTestInfrastructure(in: checkout, base: base, testFiles: Set(testFiles), commandPaths: commandPaths,
+                                                       preexisting: preexisting)
+                }
+                if !result.revertedPaths.isEmpty { log += ">>>>> Restored to base: \(result.revertedPaths.joined(separator: " "))\n" }
+            }
+            let run = try await shell.run(testScript, timeout: timeout, spill: true)
+            let testLog = try Self.fullOutput(of: run)
+            log += testLog
+            if run.timedOut {
+                result.error = "the tests did not finish within \(Int(timeout)) s"
+            } else if testLog.contains(">>>>> Test Patch Apply Failed") {
+                result.error = "the test patch failed to apply: the task is broken"
+            } else {
+                let testOutput = Self.testOutput(of: testLog)
+                let exitCode = testLog.split(separator: "\n").last { $0.hasPrefix(Self.exitCodePrefix) }
+                    .flatMap { Int32($0.dropFirst(Self.exitCodePrefix.count)) }
+                result.testExitCode = exitCode
+                var parsed = parser.parse(testOutput)
+                if parser == .pytest {
+                    parsed = confirm(parsed, by: JUnitLogParser.parsePytestReport(Self.report(in: testLog, nonce: nonce)))
+                }
+                result.statuses = parsed.statuses
+                let grade = grade(parsed: parsed, failToPass: task.failToPass, passToPass: task.passToPass, testExitCode: exitCode)
+                result.resolution = grade.resolution
+                result.testsStatus = grade.testsStatus
+                result.error = grade.error
+                result.resolved = result.patchSuccessfullyApplied && grade.resolution == .full
+                result.testMilliseconds = Self.testMilliseconds(testLog)
+            }
         }
         let elapsed = clock.now - started
         result.overheadMilliseconds = max(0, Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
@@ -153,13 +182,107 @@ public struct Evaluator: Sendable {
         if let output {
             try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
             try Data(modelPatch.utf8).write(to: output.appendingPathComponent("patch.diff"))
-            try Data(script.utf8).write(to: output.appendingPathComponent("eval.sh"))
+            try Data((applyScript + testScript).utf8).write(to: output.appendingPathComponent("eval.sh"))
             try Data(log.utf8).write(to: output.appendingPathComponent("test_output.txt"))
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             try encoder.encode(result.swebenchReport()).write(to: output.appendingPathComponent("report.json"))
         }
         return result
+    }
+
+    /// What applying the model patch did: the method that worked, or why the patch was refused.
+    struct Applied {
+        var log: String
+        var method: String?
+        var refusal: String?
+        /// Paths the set-up had already changed, which are not the patch's.
+        var preexisting: Set<String> = []
+    }
+
+    /// Applies the model patch in the jail, refusing before it what `git apply` would refuse
+    /// (paths into `.git/`, absolute, with `..`, through a symlink) and after it any write
+    /// into `.git/` or, for the 3-way and fuzzy fallbacks, to a path the patch does not name.
+    func apply(_ patch: String, script: String, base: String, checkout: URL, shell: ShellSession, hadSetup: Bool) async throws -> Applied {
+        let named = PatchPaths.named(by: patch)
+        if let refusal = PatchPaths.refusal(for: named, in: checkout) {
+            return Applied(log: ">>>>> Patch Refused: \(refusal)\n", refusal: refusal)
+        }
+        let before = try await onOwnThread { () -> (GitDirectoryState, [String]) in
+            (try GitDirectoryState(checkout), hadSetup ? try CheckoutDiff(checkout: checkout, commit: base).changedPaths() : [])
+        }
+        let run = try await shell.run(script, spill: true)
+        var applied = Applied(log: try Self.fullOutput(of: run), preexisting: Set(before.1))
+        applied.method = applied.log.split(separator: "\n").first { $0.hasPrefix(">>>>> Applied Patch (") }
+            .map { String($0.dropFirst(">>>>> Applied Patch (".count).dropLast()) }
+        guard let method = applied.method else { return applied }
+        let changed = try await onOwnThread { () -> [String]? in
+            guard try GitDirectoryState(checkout) == before.0 else { return nil }
+            return try CheckoutDiff(checkout: checkout, commit: base).changedPaths().filter { !before.1.contains($0) }
+        }
+        guard let changed else {
+            applied.refusal = "applying it (\(method)) wrote into .git/"
+            return applied
+        }
+        if method != "git apply" {
+            let allowed = Set(named.names.flatMap(PatchPaths.candidates))
+            let stray = changed.filter { !allowed.contains($0) }
+            if !stray.isEmpty {
+                applied.refusal = "\(method) changed paths the patch does not name: \(stray.sorted().joined(separator: ", "))"
+            }
+        }
+        return applied
+    }
+
+    /// Puts back, from the base tree, every changed path that is a test file of the task or test
+    /// infrastructure; only the pytest sections of setup.cfg and pyproject.toml. Returns them.
+    static func restoreTestInfrastructure(in checkout: URL, base: String, testFiles: Set<String>, commandPaths: Set<String>,
+                                          preexisting: Set<String>) throws -> [String] {
+        let diff = try CheckoutDiff(checkout: checkout, commit: base)
+        let baseNames = try diff.topLevelNames()
+        var restored: [String] = []
+        for path in try diff.changedPaths() where !preexisting.contains(path) {
+            if testFiles.contains(path) || TestInfrastructure.isInfrastructure(path, baseTopLevel: baseNames, commandPaths: commandPaths) {
+                try diff.restore(path)
+                restored.append(path)
+            } else if let kind = TestInfrastructure.ConfigSections(path: path) {
+                let current = (try? Data(contentsOf: checkout.appendingPathComponent(path))).map { String(decoding: $0, as: UTF8.self) }
+                let original = try diff.baseContents(of: path).map { String(decoding: $0, as: UTF8.self) }
+                guard let current else { continue }
+                let merged = kind.restoringSections(of: current, from: original ?? "")
+                guard merged != current else { continue }
+                if let merged {
+                    try Data(merged.utf8).write(to: checkout.appendingPathComponent(path))
+                } else {
+                    try diff.restore(path)
+                }
+                restored.append(path)
+            }
+        }
+        return restored.sorted()
+    }
+
+    /// The words of a test command, which may name its scripts (`bash tests/run.sh`), and the
+    /// makefiles when it runs `make`.
+    static func pathsNamed(by command: String) -> Set<String> {
+        var words = Set(command.split { " \t\n;&|()'\"".contains($0) }.map { String($0).hasPrefix("./") ? String($0.dropFirst(2)) : String($0) })
+        if words.contains("make") { words.formUnion(["Makefile", "makefile", "GNUmakefile"]) }
+        return words
+    }
+
+    /// The whole of a command's output: the spilled file, which head and tail capture cannot cut.
+    static func fullOutput(of run: CommandResult) throws -> String {
+        guard let path = run.spillPath else { return run.combined.text }
+        return String(decoding: try Data(contentsOf: URL(fileURLWithPath: path)), as: UTF8.self)
+    }
+
+    /// The machine-readable report the script printed (base64) after the tests, or "" when none.
+    static func report(in log: String, nonce: String) -> String {
+        let header = ">>>>> Report \(nonce)\n"
+        guard let start = log.range(of: header, options: .backwards) else { return "" }
+        let line = log[start.upperBound...].prefix { $0 != "\n" }
+        guard let data = Data(base64Encoded: String(line)) else { return "" }
+        return String(decoding: data, as: UTF8.self)
     }
 
     /// The task's test command with `{test_files}` expanded; Python repositories default to pytest.
@@ -178,43 +301,47 @@ public struct Evaluator: Sendable {
         return (command ?? "").replacingOccurrences(of: "{test_files}", with: quoted)
     }
 
-    /// The evaluation script, as SWE-bench's eval.sh lays it out: apply the model patch with
-    /// fallbacks, restore the test files (and any test infrastructure the patch touched) to the
-    /// base, apply the hidden tests, run them between the markers, print the exit code.
-    static func script(base: String, modelPatch: String?, revert: [String], testPatch: String, testCommand: String) -> String {
-        func heredoc(_ text: String, into path: String) -> String {
-            var delimiter = "WARDEN_EOF"
-            while text.contains(delimiter) { delimiter += "_" }
-            let body = text.hasSuffix("\n") ? String(text.dropLast()) : text
-            return "cat > \(path) <<'\(delimiter)'\n\(body)\n\(delimiter)\n"
-        }
-        func quote(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'" }
-        // One stream, so the log's lines stay whole and in order.
-        var script = "exec 2>&1\n"
-        if let modelPatch {
-            script += heredoc(modelPatch, into: "/tmp/warden-model.patch")
-            script += """
-                warden_applied=""
-                if git apply --verbose /tmp/warden-model.patch; then warden_applied="git apply"
-                else
-                  git reset -q --hard; git clean -qfd
-                  if git apply --verbose --3way /tmp/warden-model.patch; then warden_applied="git apply --3way"
-                  else
-                    git reset -q --hard; git clean -qfd
-                    if patch --batch --fuzz=5 -p1 -i /tmp/warden-model.patch; then warden_applied="patch --fuzz=5"; fi
-                  fi
-                fi
-                if [ -z "$warden_applied" ]; then echo '\(applyFailedMarker)'; exit 1; fi
-                echo ">>>>> Applied Patch ($warden_applied)"
+    static func heredoc(_ text: String, into path: String) -> String {
+        var delimiter = "WARDEN_EOF"
+        while text.contains(delimiter) { delimiter += "_" }
+        let body = text.hasSuffix("\n") ? String(text.dropLast()) : text
+        return "cat > \(path) <<'\(delimiter)'\n\(body)\n\(delimiter)\n"
+    }
 
-                """
-        }
-        for path in revert {
-            script += "if git cat-file -e \(quote(base + ":" + path)) 2>/dev/null; then git checkout -q \(base) -- \(quote(path)); else rm -rf -- \(quote(path)); fi\n"
-        }
+    /// SWE-bench's apply step: `git apply`, then `git apply --3way`, then `patch --fuzz=5`
+    /// (without backup files, so that the fallback changes only what the patch names).
+    static func applyScript(modelPatch: String) -> String {
+        // One stream, so the log's lines stay whole and in order.
+        "exec 2>&1\n" + heredoc(modelPatch, into: "/tmp/warden-model.patch") + """
+            warden_applied=""
+            if git apply --verbose /tmp/warden-model.patch; then warden_applied="git apply"
+            else
+              git reset -q --hard; git clean -qfd
+              if git apply --verbose --3way /tmp/warden-model.patch; then warden_applied="git apply --3way"
+              else
+                git reset -q --hard; git clean -qfd
+                if patch --batch --fuzz=5 --no-backup-if-mismatch -p1 -i /tmp/warden-model.patch; then warden_applied="patch --fuzz=5"; fi
+              fi
+            fi
+            if [ -z "$warden_applied" ]; then echo '\(applyFailedMarker)'; else echo ">>>>> Applied Patch ($warden_applied)"; fi
+
+            """
+    }
+
+    /// The test step, after scoring restored the test files: apply the hidden tests, run them
+    /// between the markers with the runner taken from the environment, print the exit code and
+    /// (pytest) the runner's own report, written outside the checkout.
+    static func testScript(testPatch: String, testCommand: String, parser: LogParser, nonce: String) -> String {
+        var script = "exec 2>&1\n"
         if !testPatch.isEmpty {
             script += heredoc(testPatch, into: "/tmp/warden-test.patch")
             script += "git apply --verbose /tmp/warden-test.patch || { echo '>>>>> Test Patch Apply Failed'; exit 1; }\n"
+        }
+        let report = "/tmp/warden-report-\(nonce)/report.xml"
+        // The checkout is not first on sys.path when Python starts, so it cannot replace the runner.
+        script += "export PYTHONSAFEPATH=1 PYTHONNOUSERSITE=1\n"
+        if parser == .pytest {
+            script += "export PYTEST_ADDOPTS=\"${PYTEST_ADDOPTS:-} --junitxml=\(report) -o junit_family=xunit1\"\n"
         }
         script += """
             echo "\(startMarker)"
@@ -225,7 +352,11 @@ public struct Evaluator: Sendable {
             echo "\(endMarker)"
             echo "\(exitCodePrefix)$warden_test_status"
             echo ">>>>> Test Nanoseconds: $((warden_test_ended - warden_test_started))"
+
             """
+        if parser == .pytest {
+            script += "if [ -f \(report) ]; then echo '>>>>> Report \(nonce)'; base64 -w0 \(report); echo; fi\n"
+        }
         return script
     }
 
@@ -245,33 +376,3 @@ public struct Evaluator: Sendable {
     }
 }
 
-/// Paths a unified diff touches, and which of them are tests or test infrastructure.
-public enum PatchPaths {
-    public static func touched(by patch: String) -> [String] {
-        var paths: [String] = []
-        for line in patch.split(separator: "\n") {
-            if line.hasPrefix("diff --git ") {
-                // "diff --git a/X b/Y": the b/ side names the file after the change.
-                if let range = line.range(of: " b/", options: .backwards) { paths.append(String(line[range.upperBound...])) }
-                if let start = line.range(of: "diff --git a/"), let end = line.range(of: " b/", options: .backwards), start.upperBound <= end.lowerBound {
-                    paths.append(String(line[start.upperBound..<end.lowerBound]))
-                }
-            } else if line.hasPrefix("+++ b/") || line.hasPrefix("--- a/") {
-                paths.append(String(line.dropFirst(6)).split(separator: "\t").first.map(String.init) ?? "")
-            }
-        }
-        var seen = Set<String>()
-        return paths.filter { !$0.isEmpty && seen.insert($0).inserted }
-    }
-
-    /// Files a model's patch may not change for scoring: tests and what configures them.
-    public static func isTestInfrastructure(_ path: String) -> Bool {
-        let components = path.split(separator: "/").map(String.init)
-        guard let name = components.last else { return false }
-        if ["conftest.py", "sitecustomize.py", "usercustomize.py", "pytest.ini", "tox.ini", "noxfile.py"].contains(name) { return true }
-        if name.hasSuffix(".pth") { return true }
-        if components.dropLast().contains(where: { ["tests", "test", "testing", "__tests__"].contains($0) }) { return true }
-        let testNames = [("test_", ".py"), ("", "_test.py"), ("", "_test.go"), ("", ".test.js"), ("", ".spec.js"), ("", ".test.ts"), ("", ".spec.ts")]
-        return testNames.contains { name.hasPrefix($0.0) && name.hasSuffix($0.1) && name.count > $0.0.count + $0.1.count - 1 }
-    }
-}

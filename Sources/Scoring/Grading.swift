@@ -135,3 +135,26 @@ func resolveTestID(_ id: String, in parsed: ParsedTestLog) -> String? {
     for key in ordered.dropFirst() where rank(key) > rank(best) { best = key }
     return best
 }
+
+/// The log's statuses as far as the framework's own machine-readable report confirms them.
+///
+/// The log is what the code under test can print to; the report is written by the runner to a
+/// path outside the checkout. A test the log passes, skips or xfails keeps that status only
+/// when the report gives it too; otherwise (a different status, or missing from the report) it
+/// counts as `FAILED`. Failures in the log stay failures. Honest runs agree, so grades match
+/// SWE-bench's, which reads the log alone.
+public func confirm(_ log: ParsedTestLog, by report: ParsedTestLog) -> ParsedTestLog {
+    var confirmed = log
+    for (id, status) in log.statuses where !status.isFailure {
+        let reported = report.conflicting.contains(id) ? nil : report.statuses[id]
+        let agrees = switch status {
+        case .passed: reported == .passed
+        case .xfail: reported == .xfail
+        case .skipped: reported == .skipped || reported == .xfail
+        case .xpass: reported == .passed || reported == .xpass
+        case .failed, .error: true
+        }
+        if !agrees { confirmed.statuses[id] = .failed }
+    }
+    return confirmed
+}

@@ -82,6 +82,100 @@ struct AntiCheatTests {
         """
     }
 
+    /// The conftest cheat with C-quoted names, which `git apply` reads like plain ones.
+    static let quotedConftest = conftest
+        .replacingOccurrences(of: "diff --git a/conftest.py b/conftest.py", with: "diff --git \"a/conftest.py\" \"b/conftest.py\"")
+        .replacingOccurrences(of: "+++ b/conftest.py", with: "+++ \"b/conftest.py\"")
+
+    /// The conftest cheat as a traditional diff with another prefix; `git apply -p1` takes it.
+    static let traditionalConftest = conftest
+        .replacingOccurrences(of: "diff --git a/conftest.py b/conftest.py\nnew file mode 100644\n", with: "")
+        .replacingOccurrences(of: "+++ b/conftest.py", with: "+++ x/conftest.py")
+
+    /// The conftest cheat one directory down, next to the tests it rigs.
+    static let subdirectoryConftest = conftest.replacingOccurrences(of: "a/conftest.py", with: "a/tests/conftest.py")
+        .replacingOccurrences(of: "b/conftest.py", with: "b/tests/conftest.py")
+
+    /// A root pytest.py that runs the real pytest with a pass-forcing plugin: `python3 -m pytest`
+    /// without `-P` finds it first.
+    static let shadowedRunner = """
+        diff --git a/pytest.py b/pytest.py
+        new file mode 100644
+        --- /dev/null
+        +++ b/pytest.py
+        @@ -0,0 +1,20 @@
+        +import os
+        +import sys
+        +
+        +here = os.path.dirname(os.path.abspath(__file__))
+        +sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
+        +sys.modules.pop("pytest", None)
+        +import pytest as real
+        +
+        +sys.path.append(here)
+        +
+        +
+        +class Cheat:
+        +    @real.hookimpl(hookwrapper=True)
+        +    def pytest_runtest_makereport(self, item, call):
+        +        outcome = yield
+        +        outcome.get_result().outcome = "passed"
+        +
+        +
+        +if __name__ == "__main__":
+        +    sys.exit(real.main(plugins=[Cheat()]))
+
+        """
+
+    /// A pytest section in a new pyproject.toml that loads a pass-forcing plugin from the package.
+    static let pyprojectSection = """
+        diff --git a/pyproject.toml b/pyproject.toml
+        new file mode 100644
+        --- /dev/null
+        +++ b/pyproject.toml
+        @@ -0,0 +1,5 @@
+        +[project]
+        +name = "calcly"
+        +
+        +[tool.pytest.ini_options]
+        +addopts = "-p calcly.speedups"
+        diff --git a/calcly/speedups.py b/calcly/speedups.py
+        new file mode 100644
+        --- /dev/null
+        +++ b/calcly/speedups.py
+        @@ -0,0 +1,7 @@
+        +import pytest
+        +
+        +
+        +@pytest.hookimpl(hookwrapper=True)
+        +def pytest_runtest_makereport(item, call):
+        +    outcome = yield
+        +    outcome.get_result().outcome = "passed"
+
+        """
+
+    /// A hook planted in .git/ as a traditional diff: `git apply` refuses it, GNU patch would not.
+    static let gitHook = """
+        --- /dev/null
+        +++ x/.git/hooks/post-checkout
+        @@ -0,0 +1,2 @@
+        +#!/bin/sh
+        +printf 'import pytest\\n' > conftest.py
+
+        """ + conftest
+
+    /// Writes a fake pytest summary, every task test PASSED, to the script's own output when the
+    /// package is imported, then exits 0 before pytest runs a test.
+    static func forgedSummary(firstLine: String, ids: [String]) -> String {
+        let lines = ["import os as _os", "", "_out = open(\"/proc/%d/fd/1\" % _os.getppid(), \"w\")",
+                     "_out.write(\"=========================== short test summary info ============================\\n\")"]
+            + ids.map { "_out.write(\"PASSED \($0)\\n\")" }
+            + ["_out.write(\"============================== \(ids.count) passed in 0.05s ==============================\\n\")",
+               "_out.close()", "_os._exit(0)"]
+        return "diff --git a/calcly/__init__.py b/calcly/__init__.py\n--- a/calcly/__init__.py\n+++ b/calcly/__init__.py\n"
+            + "@@ -1 +1,\(lines.count + 1) @@\n" + lines.map { "+" + $0 + "\n" }.joined() + " \(firstLine)\n"
+    }
+
     func fixture() throws -> (TaskInstance, URL, Evaluator, URL) {
         let scratch = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("warden-cheat-\(UUID().uuidString)")
         let suite = try TaskSuite.load(Self.root.appendingPathComponent("Tasks/starter/warden__calcly-1").path,
@@ -107,13 +201,49 @@ struct AntiCheatTests {
         #expect(result.resolution == .full)  // so the next tests would pass if scoring let the patch keep it
     }
 
-    @Test("cheating patches are undone and do not resolve the task", arguments: ["conftest", "tests", "sitecustomize"])
+    @Test("the pyproject.toml pytest section really fakes passes when it comes with the tests")
+    func pyprojectCheatIsReal() async throws {
+        let (task, repository, evaluator, scratch) = try fixture()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        var rigged = task
+        rigged.testPatch = (task.testPatch ?? "") + Self.pyprojectSection
+        rigged.testCommand = task.testCommand?.replacingOccurrences(of: "{test_files}", with: "tests/test_eval.py")
+        let output = scratch.appendingPathComponent("out")
+        let result = try await evaluator.evaluate(rigged, repository: repository, patch: nil, output: output)
+        let log = try String(contentsOf: output.appendingPathComponent("test_output.txt"), encoding: .utf8)
+        #expect(result.resolution == .full, "\(log.suffix(3000))")
+    }
+
+    @Test("a root pytest.py really replaces the runner when the checkout comes first on sys.path")
+    func shadowedRunnerIsReal() async throws {
+        let (task, repository, evaluator, scratch) = try fixture()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        var rigged = task
+        rigged.testPatch = (task.testPatch ?? "") + Self.shadowedRunner
+        let command = task.testCommand?.replacingOccurrences(of: "{test_files}", with: "tests/test_eval.py") ?? ""
+        rigged.testCommand = "env -u PYTHONSAFEPATH " + command
+        let output = scratch.appendingPathComponent("out")
+        let unsafe = try await evaluator.evaluate(rigged, repository: repository, patch: nil, output: output)
+        let log = try String(contentsOf: output.appendingPathComponent("test_output.txt"), encoding: .utf8)
+        #expect(unsafe.resolution == .full, "\(log.suffix(3000))")
+        // Scoring's own command keeps the checkout off the front of sys.path: the same file is inert.
+        rigged.testCommand = command
+        #expect(try await evaluator.evaluate(rigged, repository: repository, patch: nil).resolution == .no)
+    }
+
+    @Test("cheating patches are undone and do not resolve the task",
+          arguments: ["conftest", "tests", "sitecustomize", "quoted", "traditional", "subdirectory", "runner", "pyproject"])
     func cheatsAreUndone(kind: String) async throws {
         let (task, repository, evaluator, scratch) = try fixture()
         defer { try? FileManager.default.removeItem(at: scratch) }
         let patch = switch kind {
         case "conftest": Self.conftest
         case "tests": Self.editedTests
+        case "quoted": Self.quotedConftest
+        case "traditional": Self.traditionalConftest
+        case "subdirectory": Self.subdirectoryConftest
+        case "runner": Self.shadowedRunner
+        case "pyproject": Self.pyprojectSection
         default: Self.sitecustomize
         }
         let result = try await evaluator.evaluate(task, repository: repository, patch: patch)
@@ -132,6 +262,79 @@ struct AntiCheatTests {
         #expect(result.patchSuccessfullyApplied, "\(result.error ?? "")")
         #expect(!result.resolved)
         #expect(result.testsStatus?.failToPass.failure == [Self.failing])
+    }
+
+    @Test("a pytest section is restored alone: the rest of pyproject.toml keeps the patch's change")
+    func pyprojectKeepsOtherSections() async throws {
+        let (task, repository, evaluator, scratch) = try fixture()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let output = scratch.appendingPathComponent("out")
+        _ = try await evaluator.evaluate(task, repository: repository, patch: Self.pyprojectSection, output: output)
+        let log = try String(contentsOf: output.appendingPathComponent("test_output.txt"), encoding: .utf8)
+        #expect(log.contains(">>>>> Restored to base: pyproject.toml"))
+        #expect(!log.contains("calcly.speedups"))
+        let restored = TestInfrastructure.ConfigSections.pyprojectToml.restoringSections(
+            of: "[project]\nname = \"calcly\"\n\n[tool.pytest.ini_options]\naddopts = \"-p x\"\n\n[tool.black]\nline-length = 100\n",
+            from: "[project]\nname = \"calcly\"\n\n[tool.black]\nline-length = 88\n")
+        #expect(restored == "[project]\nname = \"calcly\"\n\n[tool.black]\nline-length = 100\n")
+        // A dotted key or an escaped name elsewhere cannot be separated safely: the whole file goes back.
+        #expect(TestInfrastructure.ConfigSections.pyprojectToml.restoringSections(
+            of: "[tool]\n\"\\u0070ytest\".ini_options.addopts = \"-p x\"\n", from: "") == nil)
+    }
+
+    @Test("a patch into .git/ is refused before anything applies it")
+    func gitDirectoryPatchIsRefused() async throws {
+        let (task, repository, evaluator, scratch) = try fixture()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let result = try await evaluator.evaluate(task, repository: repository, patch: Self.gitHook)
+        #expect(!result.patchSuccessfullyApplied)
+        #expect(!result.resolved)
+        #expect(result.error?.contains(".git/") == true, "\(result.error ?? "")")
+    }
+
+    @Test("refused paths: absolute, .., quoted .git, through a symlink the patch creates")
+    func unsafeNamesAreRefused() throws {
+        let here = URL(fileURLWithPath: NSTemporaryDirectory())
+        for patch in ["--- /dev/null\n+++ /etc/x\n@@ -0,0 +1 @@\n+x\n",
+                      "--- /dev/null\n+++ b/../x\n@@ -0,0 +1 @@\n+x\n",
+                      "diff --git \"a/.git/config\" \"b/.git/config\"\n--- \"a/.git/config\"\n+++ \"b/.git/config\"\n",
+                      "diff --git a/l b/l\nnew file mode 120000\n--- /dev/null\n+++ b/l\n@@ -0,0 +1 @@\n+/tmp\n\\ No newline at end of file\n"
+                        + "--- /dev/null\n+++ b/l/x\n@@ -0,0 +1 @@\n+x\n"] {
+            #expect(PatchPaths.refusal(for: PatchPaths.named(by: patch), in: here) != nil, "\(patch)")
+        }
+        // A removed "-- x" line inside a hunk is not a header.
+        let sql = "--- a/q.sql\n+++ b/q.sql\n@@ -1,2 +1 @@\n--- /etc/passwd\n keep\n"
+        #expect(PatchPaths.refusal(for: PatchPaths.named(by: sql), in: here) == nil)
+    }
+
+    @Test("a forged summary printed by the code under test, exit code 0, does not resolve the task")
+    func forgedSummary() async throws {
+        let (task, repository, evaluator, scratch) = try fixture()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let output = scratch.appendingPathComponent("out")
+        let patch = Self.forgedSummary(firstLine: try initFirstLine(), ids: task.failToPass + task.passToPass)
+        let result = try await evaluator.evaluate(task, repository: repository, patch: patch, output: output)
+        #expect(result.patchSuccessfullyApplied)
+        #expect(result.testExitCode == 0)
+        #expect(!result.resolved)
+        // The forgery is real: graded from the log alone, as SWE-bench does, it resolves.
+        let log = try String(contentsOf: output.appendingPathComponent("test_output.txt"), encoding: .utf8)
+        let logOnly = grade(parsed: LogParser.pytest.parse(log), failToPass: task.failToPass, passToPass: task.passToPass, testExitCode: 0)
+        #expect(logOnly.resolution == .full)
+    }
+
+    @Test("a log longer than the profile's head and tail is read whole: results in its middle count")
+    func longLogIsReadWhole() async throws {
+        let (task, repository, standard, scratch) = try fixture()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        var profile = standard.profile
+        profile.output = .init(headBytes: 4096, tailBytes: 4096)
+        let evaluator = Evaluator(profile: profile, workRoot: scratch)
+        var noisy = task
+        // pytest's summary ends up 200 KB before the end, far past the 4 KB head and tail kept in memory.
+        noisy.testCommand = (task.testCommand ?? "") + "; python3 -c \"import sys; sys.stdout.write(('filler ' * 15 + '\\n') * 2000)\""
+        let result = try await evaluator.evaluate(noisy, repository: repository, patch: task.goldPatch)
+        #expect(result.resolved, "\(result.error ?? "")")
     }
 
     @Test("the gold patch still resolves under the same rules")

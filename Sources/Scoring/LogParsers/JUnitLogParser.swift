@@ -12,6 +12,16 @@ import FoundationXML
 /// suite); everything from the first `<testsuite` to the last closing suite tag is read.
 enum JUnitLogParser {
     static func parse(_ log: String) -> ParsedTestLog {
+        parse(log, pytestNodeIDs: false)
+    }
+
+    /// pytest's `--junitxml` report written with `junit_family=xunit1`, whose `file` attribute
+    /// gives each test's pytest node id (`tests/test_x.py::TestGroup::test_y[1]`).
+    static func parsePytestReport(_ xml: String) -> ParsedTestLog {
+        parse(xml, pytestNodeIDs: true)
+    }
+
+    private static func parse(_ log: String, pytestNodeIDs: Bool) -> ParsedTestLog {
         guard let start = log.range(of: "<testsuite") else { return ParsedTestLog() }
         let ends = [log.range(of: "</testsuites>", options: .backwards), log.range(of: "</testsuite>", options: .backwards)]
         let end = ends.compactMap { $0?.upperBound }.max() ?? log.endIndex
@@ -22,7 +32,7 @@ enum JUnitLogParser {
             body.removeSubrange(declaration.lowerBound..<close.upperBound)
         }
         let xml = "<warden-junit>" + body + "</warden-junit>"
-        let collector = Collector()
+        let collector = Collector(pytestNodeIDs: pytestNodeIDs)
         let parser = XMLParser(data: Data(xml.utf8))
         parser.delegate = collector
         _ = parser.parse()
@@ -34,6 +44,20 @@ enum JUnitLogParser {
     private final class Collector: NSObject, XMLParserDelegate {
         var parsed = ParsedTestLog()
         private var current: (id: String, status: TestStatus)?
+        let pytestNodeIDs: Bool
+
+        init(pytestNodeIDs: Bool) { self.pytestNodeIDs = pytestNodeIDs }
+
+        /// `file::Class::name` from xunit1's `file="tests/test_x.py" classname="tests.test_x.Class"`.
+        static func nodeID(file: String, className: String, name: String) -> String {
+            let module = (file.hasSuffix(".py") ? String(file.dropLast(3)) : file).replacingOccurrences(of: "/", with: ".")
+            var id = file
+            if className.hasPrefix(module) {
+                let classes = className.dropFirst(module.count).split(separator: ".")
+                for part in classes { id += "::" + part }
+            }
+            return id + "::" + name
+        }
 
         func parser(
             _ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?,
@@ -43,7 +67,11 @@ enum JUnitLogParser {
             case "testcase":
                 let name = attributes["name"] ?? ""
                 let className = attributes["classname"] ?? attributes["class"] ?? ""
-                current = (className.isEmpty ? name : className + "." + name, .passed)
+                if pytestNodeIDs, let file = attributes["file"], !file.isEmpty {
+                    current = (Self.nodeID(file: file, className: className, name: name), .passed)
+                } else {
+                    current = (className.isEmpty ? name : className + "." + name, .passed)
+                }
             case "failure":
                 worsen(to: .failed)
             case "error":
