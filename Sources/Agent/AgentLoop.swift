@@ -204,11 +204,16 @@ public struct AgentLoop: Sendable {
         }
 
         // 9. The final record: always written, with the diff even when nothing was submitted.
-        let finalDiff = (try? environment.tracker.diff()) ?? ""
+        var detail = ending?.1
+        let finalDiff: String
+        do { finalDiff = try environment.tracker.diff() } catch {
+            finalDiff = ""
+            detail = [detail, "the final diff could not be computed: \(error)"].compactMap { $0 }.joined(separator: "; ")
+        }
         let score = await scorer?(submission ?? finalDiff)
         let elapsed = clock.now - started
         let final = TrajectoryFinal(
-            endedAt: timestamp(), exitStatus: ending?.0 ?? .cancelled, detail: ending?.1, submission: submission,
+            endedAt: timestamp(), exitStatus: ending?.0 ?? .cancelled, detail: detail, submission: submission,
             finalDiff: finalDiff, steps: steps, formatErrors: formatErrors, promptTokens: promptTokens,
             completionTokens: completionTokens,
             wallTimeMs: Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15,
