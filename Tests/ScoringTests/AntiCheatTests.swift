@@ -167,11 +167,14 @@ struct AntiCheatTests {
     /// Writes a fake pytest summary, every task test PASSED, to the script's own output when the
     /// package is imported, then exits 0 before pytest runs a test.
     static func forgedSummary(firstLine: String, ids: [String]) -> String {
-        let lines = ["import os as _os", "", "_out = open(\"/proc/%d/fd/1\" % _os.getppid(), \"w\")",
-                     "_out.write(\"=========================== short test summary info ============================\\n\")"]
-            + ids.map { "_out.write(\"PASSED \($0)\\n\")" }
-            + ["_out.write(\"============================== \(ids.count) passed in 0.05s ==============================\\n\")",
-               "_out.close()", "_os._exit(0)"]
+        // pytest captures fd 1 while it imports; its saved copy of the real stdout is another fd
+        // on the same pipe, so the forgery writes to every pipe the process holds.
+        let summary = ["=========================== short test summary info ============================"]
+            + ids.map { "PASSED \($0)" } + ["============================== \(ids.count) passed in 0.05s =============================="]
+        let text = summary.map { $0 + "\\n" }.joined()
+        let lines = ["import os as _os, stat as _stat", "", "for _fd in range(256):", "    try:",
+                     "        if _stat.S_ISFIFO(_os.fstat(_fd).st_mode):", "            _os.write(_fd, b\"\(text)\")",
+                     "    except OSError:", "        pass", "_os._exit(0)"]
         return "diff --git a/calcly/__init__.py b/calcly/__init__.py\n--- a/calcly/__init__.py\n+++ b/calcly/__init__.py\n"
             + "@@ -1 +1,\(lines.count + 1) @@\n" + lines.map { "+" + $0 + "\n" }.joined() + " \(firstLine)\n"
     }
