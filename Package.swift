@@ -47,7 +47,7 @@ let package = Package(
             dependencies: ["WardenCore", .product(name: "AsyncHTTPClient", package: "async-http-client")]
         ),
         // The agent loop, action protocols, tools and trajectories.
-        .target(name: "Agent", dependencies: ["WardenCore", "Sandbox", "Workspace"], resources: [.copy("Templates")]),
+        .target(name: "Agent", dependencies: ["WardenCore", "Sandbox", "Workspace", "Scoring"], resources: [.copy("Templates")]),
 
         // Scoring by the repository's tests: log parsers, SWE-bench grading, the evaluation pipeline.
         .target(name: "Scoring", dependencies: ["WardenCore", "Sandbox", "Workspace"]),
@@ -96,7 +96,7 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "AgentTests", dependencies: ["Agent", "Models", "Sandbox", "Workspace", "warden-jail"]),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "Models", "Sandbox", "Workspace", "Scoring", "warden-jail"]),
         .testTarget(name: "ScoringTests", dependencies: ["Scoring", "Tasks", "Sandbox", "Workspace", "warden-jail"], resources: [.copy("Golden")]),
         .testTarget(name: "RunsTests", dependencies: ["Runs", "Agent", "WardenCore", "Scoring", "Tasks", "Sandbox", "Workspace", "warden-jail"]),
         .testTarget(name: "WardenCLITests", dependencies: ["warden", "warden-jail"]),

@@ -32,26 +32,23 @@ private func runOneEpisode(_ commands: [String]) async throws -> [Double] {
     try "def add(a, b):\n    return a - b\n\n\ndef mul(a, b):\n    return a * b\n".write(to: source.appendingPathComponent("src/calc.py"), atomically: true, encoding: .utf8)
     try "# calc\n\nA calculator, version 1.\n".write(to: source.appendingPathComponent("README.md"), atomically: true, encoding: .utf8)
     let base = try RepositoryBuilder.commitAll(in: source, message: "base")
-    let checkout = root.appendingPathComponent("checkout"), state = root.appendingPathComponent("state")
-    try WorkspaceTracker.materialize(source: source, commit: base, into: checkout)
-    try FileManager.default.createDirectory(at: state, withIntermediateDirectories: true)
-    let tracker = try WorkspaceTracker(checkout: checkout, stateDirectory: state)
-    let shell = ShellSession(configuration: try JailConfiguration(profile: try SandboxProfile.load("agent"), checkout: checkout))
-    defer { shell.close() }
-    try shell.start()
-    let environment = AgentEnvironment(shell: shell, tracker: tracker, observationCharacters: 10_000)
+    var task = TaskInstance(instanceID: "bench", problemStatement: "Fix add.")
+    task.baseCommit = base
+    let spec = EpisodeSpec(task: task, repository: source, configuration: AgentConfiguration(), profile: try SandboxProfile.load("agent"),
+                           workDirectory: root.appendingPathComponent("episode"), modelName: "replay", wardenVersion: "bench")
+    let episode = try await Episode.prepare(spec, trajectory: root.appendingPathComponent("trajectory.jsonl"))
+    try episode.environment.shell.start()
     let handler = CWMProtocol()
     let responses = (commands.map { AgentAction.bash(command: $0) } + [.submit(path: nil)]).map { handler.render($0, callID: "") }
     let model = ReplayClient(responses: responses)
 
     let marks = Mutex<[(ContinuousClock.Instant, Double)]>([])
-    let loop = AgentLoop(task: TaskInstance(instanceID: "bench", problemStatement: "Fix add."), model: model, environment: environment,
-                         configuration: AgentConfiguration(), onEvent: { event in
+    let loop = AgentLoop(model: model, episode: episode, onEvent: { event in
         if case let .step(step) = event { marks.withLock { $0.append((.now, step.durationMs)) } }
     })
-    let writer = try TrajectoryWriter(url: root.appendingPathComponent("trajectory.jsonl"))
     let start = ContinuousClock.now
-    _ = try await loop.run(writingTo: writer, wardenVersion: "bench")
+    _ = try await loop.run()
+    for problem in await episode.close() { print("agent: \(problem)") }
     var previous = start
     var overheads: [Double] = []
     for (instant, commandMs) in marks.withLock({ $0 }) {

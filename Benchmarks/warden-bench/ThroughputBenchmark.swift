@@ -29,22 +29,14 @@ func runThroughputBenchmarks(episodes: Int = 32, concurrency: Int = 16, stepsPer
             let index = launched
             launched += 1
             group.addTask {
-                let work = root.appendingPathComponent("episode-\(index)")
-                let checkout = work.appendingPathComponent("checkout"), state = work.appendingPathComponent("state")
-                // As `warden run` does: blocking set-up on a thread of its own, off the concurrency pool.
-                let (tracker, configuration) = try await onOwnThread {
-                    try FileManager.default.createDirectory(at: state, withIntermediateDirectories: true)
-                    try WorkspaceTracker.materialize(source: source, commit: base, into: checkout)
-                    let tracker = try WorkspaceTracker(checkout: checkout, stateDirectory: state, objectSource: source)
-                    return (TrackerBox(tracker), try JailConfiguration(profile: profile, checkout: checkout))
-                }
-                let shell = ShellSession(configuration: configuration)
-                defer { shell.close() }
-                let loop = AgentLoop(task: TaskInstance(instanceID: "bench-\(index)", problemStatement: "bench"),
-                                     model: ReplayClient(responses: responses),
-                                     environment: AgentEnvironment(shell: shell, tracker: tracker.tracker, observationCharacters: 10_000),
-                                     configuration: AgentConfiguration())
-                let final = try await loop.run(writingTo: try TrajectoryWriter(url: work.appendingPathComponent("trajectory.jsonl")), wardenVersion: "bench")
+                var task = TaskInstance(instanceID: "bench-\(index)", problemStatement: "bench")
+                task.baseCommit = base
+                // As `warden run` does: Episode.prepare sets up off the concurrency pool.
+                let spec = EpisodeSpec(task: task, repository: source, configuration: AgentConfiguration(), profile: profile,
+                                       workDirectory: root.appendingPathComponent("episode-\(index)"), modelName: "replay", wardenVersion: "bench")
+                let episode = try await Episode.prepare(spec, trajectory: root.appendingPathComponent("trajectory-\(index).jsonl"))
+                let final = try await AgentLoop(model: ReplayClient(responses: responses), episode: episode).run()
+                for problem in await episode.close() { print("throughput: \(problem)") }
                 return final.steps
             }
         }
@@ -70,10 +62,4 @@ private func processCPUSeconds() -> Double {
     var usage = rusage()
     getrusage(RUSAGE_SELF.rawValue, &usage)
     return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
-}
-
-/// Hands a tracker made on the set-up thread to the episode that uses it.
-private struct TrackerBox: @unchecked Sendable {
-    let tracker: WorkspaceTracker
-    init(_ tracker: WorkspaceTracker) { self.tracker = tracker }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Scoring
 import WardenCore
 
 /// The first line of a trajectory file: what ran, where, with what.
@@ -10,6 +11,10 @@ public struct TrajectoryHeader: Sendable, Codable, Hashable {
     public var task: TaskInstance
     /// The repository the checkout was materialized from, and its base commit and tree.
     public var sourceRepository: String?
+    /// Where the repository can be found again after the run's copies are gone (replay, fork).
+    public var origin: TaskOrigin?
+    /// The trajectory and step this episode was forked from.
+    public var parent: EpisodeParent?
     public var baseCommit: String
     public var baseTree: String
     public var checkout: String
@@ -20,13 +25,16 @@ public struct TrajectoryHeader: Sendable, Codable, Hashable {
     public var messages: [ChatMessage]
     public var tools: [ToolSchema]
 
-    public init(wardenVersion: String, startedAt: String, task: TaskInstance, sourceRepository: String?, baseCommit: String,
+    public init(wardenVersion: String, startedAt: String, task: TaskInstance, sourceRepository: String?, origin: TaskOrigin? = nil,
+                parent: EpisodeParent? = nil, baseCommit: String,
                 baseTree: String, checkout: String, sandboxProfile: String, model: String, configuration: AgentConfiguration,
                 messages: [ChatMessage], tools: [ToolSchema]) {
         self.wardenVersion = wardenVersion
         self.startedAt = startedAt
         self.task = task
         self.sourceRepository = sourceRepository
+        self.origin = origin
+        self.parent = parent
         self.baseCommit = baseCommit
         self.baseTree = baseTree
         self.checkout = checkout
@@ -61,6 +69,8 @@ public struct TrajectoryStep: Sendable, Codable, Hashable {
     public var exitCode: Int32?
     public var durationMs: Double
     public var cwd: String?
+    /// The patch, when this step was a successful submission.
+    public var submission: String?
     /// Files this step changed, and the snapshot tree after it.
     public var changes: [FileChange]
     public var treeID: String?
@@ -86,7 +96,9 @@ public struct TrajectoryFinal: Sendable, Codable, Hashable {
     /// Every model name the server reported, in order of first appearance.
     public var modelVersions: [String]
     /// Filled in by scoring when the task has tests.
-    public var score: JSONValue?
+    public var score: EvaluationResult?
+    /// Why scoring failed, when it was asked for and could not grade.
+    public var scoreError: String?
 }
 
 /// Appends a trajectory one JSON line at a time with a single write(2) each, so saving costs

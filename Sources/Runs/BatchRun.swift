@@ -328,7 +328,6 @@ public struct BatchRunner: Sendable {
         let relative = "trajectories/\(instance.instanceID)/\(planned.attempt).jsonl"
         progress.working(planned.key, "\(instance.instanceID) #\(planned.attempt): starting")
         let work = evaluator.workRoot.appendingPathComponent("attempt-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: work) }
         func failed(_ error: Error) -> AttemptResult {
             AttemptResult(instanceID: instance.instanceID, attempt: planned.attempt, exitStatus: .sandboxError, resolved: false,
                           resolution: nil, failToPassPassed: 0, failToPassTotal: instance.failToPass.count, passToPassPassed: 0,
@@ -336,66 +335,47 @@ public struct BatchRunner: Sendable {
                           episodeSeconds: 0, scoreSeconds: 0, modelVersions: [], patch: "", submitted: false, trajectory: relative,
                           error: "\(error)")
         }
-        do {
-            let checkout = work.appendingPathComponent("checkout"), state = work.appendingPathComponent("state")
-            let profile = agentProfile
-            // Checkout, tracker and jail set-up block on the file system: off the concurrency pool.
-            let (tracker, configuration) = try await onOwnThread {
-                try FileManager.default.createDirectory(at: state, withIntermediateDirectories: true)
-                try WorkspaceTracker.materialize(source: task.repository, commit: instance.baseCommit ?? "HEAD", into: checkout)
-                let tracker = try WorkspaceTracker(checkout: checkout, stateDirectory: state, objectSource: task.repository)
-                return (UncheckedSendable(tracker), try JailConfiguration(profile: profile, checkout: checkout))
-            }
-            let shell = ShellSession(configuration: configuration)
-            defer { shell.close() }
-            let environment = AgentEnvironment(shell: shell, tracker: tracker.value, observationCharacters: settings.agent.observationCharacters)
-            let model = try makeModel(instance)
-            let evaluator = self.evaluator
-            let scoreTime = Mutex(0.0)
-            // The typed score (or why there is none) is kept here; the loop records its JSON form.
-            let scored = Mutex<Result<EvaluationResult, any Error>?>(nil)
-            let scorer: @Sendable (String) async -> JSONValue? = { patch in
-                let started = ContinuousClock.now
-                defer { scoreTime.withLock { $0 = seconds(since: started) } }
-                do {
-                    let result = try await evaluator.evaluate(instance, repository: task.repository, patch: patch)
-                    scored.withLock { $0 = .success(result) }
-                    return try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(result))
-                } catch {
-                    scored.withLock { $0 = .failure(error) }
-                    return nil
-                }
-            }
-            let progress = self.progress
-            let loop = AgentLoop(task: instance, model: model, environment: environment, configuration: settings.agent, scorer: scorer,
-                                 onEvent: { event in
-                                     if case let .step(step) = event {
-                                         progress.working(planned.key, "\(instance.instanceID) #\(planned.attempt): step \(step.index)")
-                                     }
-                                 })
-            let writer = try TrajectoryWriter(url: directory.appendingPathComponent(relative))
-            let final = try await loop.run(writingTo: writer, sourceRepository: task.repository.path, wardenVersion: settings.wardenVersion)
-            if final.exitStatus == .cancelled && Task.isCancelled { return nil }
-            let outcome = scored.withLock { $0 }
-            let score: EvaluationResult? = if case let .success(result)? = outcome { result } else { nil }
-            let scoringProblem: String? = switch outcome {
-            case .success?: nil
-            case let .failure(error)?: "scoring failed: \(error)"
-            case nil: "scoring failed: the episode ended without being scored"
-            }
-            return AttemptResult(
-                instanceID: instance.instanceID, attempt: planned.attempt, exitStatus: final.exitStatus, resolved: score?.resolved ?? false,
-                resolution: score?.resolution?.rawValue, failToPassPassed: score?.testsStatus?.failToPass.success.count ?? 0,
-                failToPassTotal: instance.failToPass.count, passToPassPassed: score?.testsStatus?.passToPass.success.count ?? 0,
-                passToPassTotal: instance.passToPass.count, steps: final.steps, formatErrors: final.formatErrors,
-                promptTokens: final.promptTokens, completionTokens: final.completionTokens,
-                episodeSeconds: final.wallTimeMs / 1000 - scoreTime.withLock { $0 }, scoreSeconds: scoreTime.withLock { $0 },
-                modelVersions: final.modelVersions, patch: final.submission ?? final.finalDiff, submitted: final.submission != nil,
-                trajectory: relative, error: scoringProblem)
-        } catch {
+        let model: any ModelClient
+        do { model = try makeModel(instance) } catch { return failed(error) }
+        let spec = EpisodeSpec(task: instance, repository: task.repository, origin: task.origin, configuration: settings.agent,
+                               profile: agentProfile, workDirectory: work, evaluator: evaluator, modelName: model.name,
+                               wardenVersion: settings.wardenVersion)
+        let episode: Episode
+        do { episode = try await Episode.prepare(spec, trajectory: directory.appendingPathComponent(relative)) } catch {
             if Task.isCancelled { return nil }
             return failed(error)
         }
+        let progress = self.progress
+        let loop = AgentLoop(model: model, episode: episode, onEvent: { event in
+            if case let .step(step) = event {
+                progress.working(planned.key, "\(instance.instanceID) #\(planned.attempt): step \(step.index)")
+            }
+        })
+        let result: Result<TrajectoryFinal, any Error>
+        do { result = .success(try await loop.run()) } catch { result = .failure(error) }
+        for problem in await episode.close() {
+            logger.warning("\(problem)", metadata: ["instance": "\(instance.instanceID)", "attempt": "\(planned.attempt)"])
+        }
+        let final: TrajectoryFinal
+        switch result {
+        case let .success(value): final = value
+        case let .failure(error):
+            if Task.isCancelled { return nil }
+            return failed(error)
+        }
+        if final.exitStatus == .cancelled && Task.isCancelled { return nil }
+        let score = final.score
+        let scoringProblem: String? = score != nil ? nil : "scoring failed: \(final.scoreError ?? "the episode ended without being scored")"
+        let scoreSeconds = score.map { ($0.testMilliseconds + $0.overheadMilliseconds) / 1000 } ?? 0
+        return AttemptResult(
+            instanceID: instance.instanceID, attempt: planned.attempt, exitStatus: final.exitStatus, resolved: score?.resolved ?? false,
+            resolution: score?.resolution?.rawValue, failToPassPassed: score?.testsStatus?.failToPass.success.count ?? 0,
+            failToPassTotal: instance.failToPass.count, passToPassPassed: score?.testsStatus?.passToPass.success.count ?? 0,
+            passToPassTotal: instance.passToPass.count, steps: final.steps, formatErrors: final.formatErrors,
+            promptTokens: final.promptTokens, completionTokens: final.completionTokens,
+            episodeSeconds: max(0, final.wallTimeMs / 1000 - scoreSeconds), scoreSeconds: scoreSeconds,
+            modelVersions: final.modelVersions, patch: final.submission ?? final.finalDiff, submitted: final.submission != nil,
+            trajectory: relative, error: scoringProblem)
     }
 
     /// Rewrites preds.jsonl and report.json from results.jsonl.
@@ -421,15 +401,4 @@ public struct BatchRunner: Sendable {
         try atomicWrite(encoder.encode(report), to: directory.appendingPathComponent("report.json"))
         return report
     }
-}
-
-/// Carries a non-Sendable value (a tracker made on another thread) across to its one user.
-struct UncheckedSendable<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
-}
-
-func seconds(since start: ContinuousClock.Instant) -> Double {
-    let elapsed = ContinuousClock.now - start
-    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
 }

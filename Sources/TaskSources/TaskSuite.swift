@@ -22,6 +22,8 @@ public struct SuiteTask: Sendable {
     public var instance: TaskInstance
     /// A git repository (normal or bare) containing `instance.baseCommit`.
     public var repository: URL
+    /// Where the task can be loaded from again (recorded in trajectories for replay and fork).
+    public var origin: TaskOrigin
 }
 
 /// Tasks loaded from a suite directory or a SWE-bench file.
@@ -50,6 +52,23 @@ public struct TaskSuite: Sendable {
             return suite
         }
         return try SuiteDirectory.load(url, only: nil, cache: cache)
+    }
+
+    /// Loads the one task `origin` names, failing with what is missing when it is gone.
+    public static func task(at origin: TaskOrigin, cache: URL) throws -> SuiteTask {
+        let (reference, repos, instanceID): (String, String?, String?) = switch origin {
+        case let .taskDirectory(path): (path, nil, nil)
+        case let .suiteFile(path, instanceID, repos): (path, repos, instanceID)
+        case .repository: throw WardenError("tasks.origin", "a repository on disk is not a suite task")
+        }
+        let suite = try load(reference, repos: repos.map { URL(fileURLWithPath: $0) }, cache: cache)
+        let matching = suite.tasks.filter { instanceID == nil || $0.instance.instanceID == instanceID }
+        guard let task = matching.first else {
+            let why = suite.problems.filter { instanceID == nil || $0.instanceID == instanceID }.map(\.description)
+            throw WardenError("tasks.origin", "the task \(instanceID.map { "\($0) " } ?? "")cannot be loaded from \(reference)"
+                + (why.isEmpty ? "" : ": " + why.joined(separator: "; ")))
+        }
+        return task
     }
 
     /// The tasks whose id matches `pattern` (a regular expression), at most `limit` of them.
@@ -187,7 +206,8 @@ enum SWEBenchFile {
                         + "provide it with `git clone --mirror <url-of-\(name)> \(candidates[0].path)`", instance.instanceID)
                 continue
             }
-            suite.tasks.append(SuiteTask(instance: instance, repository: repository))
+            suite.tasks.append(SuiteTask(instance: instance, repository: repository,
+                                         origin: .suiteFile(path: url.path, instanceID: instance.instanceID, repos: repos.path)))
         }
         return suite
     }
@@ -244,6 +264,6 @@ enum SuiteDirectory {
             throw WardenError("tasks.invalid", "base_commit \(declared) does not match the commit of repo/ (\(commit))", context: taskFile.path)
         }
         instance.baseCommit = commit
-        return SuiteTask(instance: instance, repository: repository)
+        return SuiteTask(instance: instance, repository: repository, origin: .taskDirectory(path: folder.standardizedFileURL.path))
     }
 }

@@ -96,3 +96,14 @@ extension TaskInstance {
         return nil
     }
 }
+
+/// Where a task's repository can be found again, so a trajectory can be replayed or forked
+/// after the run that made it has removed its working copies.
+public enum TaskOrigin: Sendable, Codable, Hashable {
+    /// A suite task directory (its plain files are committed afresh to the same base commit).
+    case taskDirectory(path: String)
+    /// One instance of a suite file or a SWE-bench JSON/JSONL file, with the `--repos` root.
+    case suiteFile(path: String, instanceID: String, repos: String?)
+    /// A repository on disk (`warden solve --repo`), checked out at the header's base commit.
+    case repository(path: String)
+}

@@ -1,6 +1,7 @@
 import Agent
 import ArgumentParser
 import Foundation
+import Synchronization
 import Sandbox
 import Tasks
 import WardenCore
@@ -23,42 +24,46 @@ struct ReplayCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Sandbox profile (default: the trajectory's).")
     var profile: String?
 
+    @Option(name: .long, help: "Directory for the replayed trajectory (default: a temporary one, removed afterwards).")
+    var out: String?
+
     func run() async throws {
-        let recorded = try Trajectory.read(URL(fileURLWithPath: trajectory))
-        guard let source = repo ?? recorded.header.sourceRepository else {
-            throw WardenError("replay.source", "the trajectory names no source repository; pass --repo PATH")
-        }
+        let url = URL(fileURLWithPath: trajectory)
+        let recorded = try Trajectory.read(url)
         let work = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("warden-replay-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: work) }
-        let checkout = work.appendingPathComponent("checkout"), state = work.appendingPathComponent("state")
-        try FileManager.default.createDirectory(at: state, withIntermediateDirectories: true)
-        var repository = URL(fileURLWithPath: source)
-        if isTaskDirectory(source) {
-            // A suite task: its plain files are committed again, to the same base commit.
-            repository = try TaskSuite.load(source, cache: work.appendingPathComponent("repos")).tasks.first?.repository ?? repository
-        }
-        try WorkspaceTracker.materialize(source: repository, commit: recorded.header.baseCommit, into: checkout)
-        let tracker = try WorkspaceTracker(checkout: checkout, stateDirectory: state)
+        var task = recorded.header.task
+        task.baseCommit = recorded.header.baseCommit
+        let (repository, origin) = try locateRepository(recorded.header, cache: work.appendingPathComponent("repos"))
         let configuration = recorded.header.configuration
-        let jail = try JailConfiguration(profile: try SandboxProfile.load(profile ?? recorded.header.sandboxProfile), checkout: checkout)
-        let shell = ShellSession(configuration: jail)
-        defer { shell.close() }
-        let environment = AgentEnvironment(shell: shell, tracker: tracker, observationCharacters: configuration.observationCharacters)
+        let spec = EpisodeSpec(
+            task: task, repository: repository, origin: origin, configuration: configuration,
+            profile: try SandboxProfile.load(profile ?? recorded.header.sandboxProfile), workDirectory: work.appendingPathComponent("episode"),
+            reviewer: RecordedReviews(recorded.steps), modelName: "replay of \(recorded.header.model)", wardenVersion: WardenVersion.current)
+        let output = out.map { URL(fileURLWithPath: $0) } ?? work
+        let episode = try await Episode.prepare(spec, trajectory: output.appendingPathComponent("trajectory.jsonl"))
+        try await episode.reset()
 
-        var differing = 0
+        var differing = 0, compared = 0
         for step in recorded.steps {
-            guard let action = step.action, step.review != "skipped", step.review != "quit" else { continue }
-            let outcome = try await environment.execute(action, timeout: configuration.limits.commandTimeoutSeconds)
-            let changes = try tracker.snapshot().sincePrevious
+            guard await !episode.isDone else {
+                differing += 1
+                writeStandardOutput("step \(step.index): DIFFERS (the replayed episode had already ended)\n")
+                continue
+            }
+            _ = try await episode.step(step.response)
+            guard let action = step.action, step.review != "skipped", step.review != "quit",
+                  let replayed = await episode.steps.last else { continue }
+            compared += 1
             var differences: [String] = []
-            if outcome.exitCode != step.exitCode {
-                differences.append("exit code \(step.exitCode.map(String.init) ?? "-") -> \(outcome.exitCode.map(String.init) ?? "-")")
+            if replayed.exitCode != step.exitCode {
+                differences.append("exit code \(step.exitCode.map(String.init) ?? "-") -> \(replayed.exitCode.map(String.init) ?? "-")")
             }
             let before = step.command?.combined.text ?? step.toolOutput ?? ""
-            let after = outcome.command?.combined.text ?? outcome.toolOutput ?? ""
+            let after = replayed.command?.combined.text ?? replayed.toolOutput ?? ""
             if before != after { differences.append("output differs:\n" + firstDifference(before, after)) }
-            if Set(changes) != Set(step.changes) {
-                differences.append("changed files \(step.changes.map(\.path).sorted()) -> \(changes.map(\.path).sorted())")
+            if Set(replayed.changes) != Set(step.changes) {
+                differences.append("changed files \(step.changes.map(\.path).sorted()) -> \(replayed.changes.map(\.path).sorted())")
             }
             if differences.isEmpty {
                 writeStandardOutput("step \(step.index): same\n")
@@ -67,8 +72,36 @@ struct ReplayCommand: AsyncParsableCommand {
                 writeStandardOutput("step \(step.index): DIFFERS (\(describe(action).prefix(80)))\n" + differences.map { "  " + $0 }.joined(separator: "\n") + "\n")
             }
         }
-        writeStandardOutput("\(differing) of \(recorded.steps.filter { $0.action != nil }.count) steps differ\n")
+        for problem in await episode.close() { writeStandardError("warden replay: \(problem)\n") }
+        writeStandardOutput("\(differing) of \(compared) steps differ\n")
         if differing > 0 { throw ExitCode(1) }
+    }
+
+    /// The repository a trajectory's checkout came from: `--repo`, else the task it records
+    /// (a suite task, or an instance of a suite or SWE-bench file with its `--repos` root), else
+    /// the repository path of an older trajectory. Says what is missing when it is gone.
+    private func locateRepository(_ header: TrajectoryHeader, cache: URL) throws -> (URL, TaskOrigin?) {
+        if let repo { return (URL(fileURLWithPath: repo), .repository(path: repo)) }
+        switch header.origin {
+        case let .repository(path)?:
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw WardenError("replay.source", "the repository \(path) the trajectory was made from is gone; pass --repo PATH")
+            }
+            return (URL(fileURLWithPath: path), header.origin)
+        case let origin?:
+            do { return (try TaskSuite.task(at: origin, cache: cache).repository, origin) } catch {
+                throw WardenError("replay.source", "the trajectory's task cannot be found again (\(error)); pass --repo PATH")
+            }
+        case nil:
+            guard let source = header.sourceRepository else {
+                throw WardenError("replay.source", "the trajectory names no source repository; pass --repo PATH")
+            }
+            if isTaskDirectory(source) { return (try TaskSuite.task(at: .taskDirectory(path: source), cache: cache).repository, nil) }
+            guard FileManager.default.fileExists(atPath: source) else {
+                throw WardenError("replay.source", "the source repository \(source) is gone; pass --repo PATH")
+            }
+            return (URL(fileURLWithPath: source), nil)
+        }
     }
 
     /// The first line where two outputs part, recorded first.
@@ -79,5 +112,26 @@ struct ReplayCommand: AsyncParsableCommand {
         let old = index < a.count ? String(a[index]) : "(end of output)"
         let new = index < b.count ? String(b[index]) : "(end of output)"
         return "    line \(index + 1): recorded \"\(old.prefix(120))\"\n    line \(index + 1): replayed \"\(new.prefix(120))\""
+    }
+}
+
+/// Gives back, action by action, what the person reviewing the recorded episode decided.
+final class RecordedReviews: ActionReviewer {
+    private let decisions: Mutex<[ReviewDecision]>
+
+    init(_ steps: [TrajectoryStep]) {
+        decisions = Mutex(steps.compactMap { step in
+            guard let action = step.action else { return nil }
+            return switch step.review {
+            case "edited": .replace(action)
+            case "skipped": .skip
+            case "quit": .quit
+            default: .run
+            }
+        })
+    }
+
+    func review(_ action: AgentAction) async -> ReviewDecision {
+        decisions.withLock { $0.isEmpty ? .run : $0.removeFirst() }
     }
 }

@@ -73,55 +73,36 @@ struct SolveCommand: AsyncParsableCommand {
 
         let work = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("warden-solve-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: work) }
-        let (task, repository) = try resolveTask(cache: work.appendingPathComponent("repos"))
-        let gold = task.goldPatch
+        let (task, repository, origin) = try resolveTask(cache: work.appendingPathComponent("repos"))
         let output = URL(fileURLWithPath: out ?? "warden-runs/\(task.instanceID)-\(Int(Date().timeIntervalSince1970))")
-        let checkout = work.appendingPathComponent("checkout")
-        let state = work.appendingPathComponent("state")
-        try FileManager.default.createDirectory(at: state, withIntermediateDirectories: true)
-        try WorkspaceTracker.materialize(source: repository, commit: task.baseCommit ?? "HEAD", into: checkout)
-        let tracker = try WorkspaceTracker(checkout: checkout, stateDirectory: state, objectSource: repository)
-        let jail = try JailConfiguration(profile: try SandboxProfile.load(configuration.sandboxProfile), checkout: checkout)
-        let shell = ShellSession(configuration: jail)
-        defer { shell.close() }
-        let environment = AgentEnvironment(shell: shell, tracker: tracker, observationCharacters: configuration.observationCharacters)
-        let client = try modelOptions.makeClient(goldPatch: gold, protocol: handler)
+        let client = try modelOptions.makeClient(goldPatch: task.goldPatch, protocol: handler)
+        let scored = self.task != nil && !noScore
+        let spec = EpisodeSpec(
+            task: task, repository: repository, origin: origin, configuration: configuration,
+            profile: try SandboxProfile.load(configuration.sandboxProfile), workDirectory: work.appendingPathComponent("episode"),
+            evaluator: scored ? Evaluator(profile: try SandboxProfile.load("tests"), setupProfile: try? SandboxProfile.load("setup"), workRoot: work) : nil,
+            scoreOutput: output.appendingPathComponent("score"), reviewer: confirm ? TerminalReviewer() : nil,
+            modelName: client.name, wardenVersion: WardenVersion.current)
+        let episode = try await Episode.prepare(spec, trajectory: output.appendingPathComponent("trajectory.jsonl"))
+        let loop = AgentLoop(model: client, episode: episode, onEvent: EpisodePrinter(quiet: quiet).show)
+        writeStandardError("warden solve: \(task.instanceID) with \(client.name), protocol \(configuration.protocol); trajectory in \(episode.trajectoryURL.path)\n")
 
-        let printer = EpisodePrinter(quiet: quiet)
-        var scorer: (@Sendable (String) async -> JSONValue?)?
-        if self.task != nil && !noScore {
-            let evaluator = Evaluator(profile: try SandboxProfile.load("tests"), setupProfile: try? SandboxProfile.load("setup"), workRoot: work)
-            let scoreDirectory = output.appendingPathComponent("score")
-            scorer = { patch in
-                do {
-                    let result = try await evaluator.evaluate(task, repository: repository, patch: patch, output: scoreDirectory)
-                    writeStandardError("warden solve: \(result.resolved ? "RESOLVED" : "not resolved")"
-                        + " (\(result.resolution?.rawValue ?? result.error ?? "no grade")); logs in \(scoreDirectory.path)\n")
-                    return try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(result))
-                } catch {
-                    writeStandardError("warden solve: scoring failed: \(error)\n")
-                    return .object(["error": .string("\(error)")])
-                }
+        // Ctrl-C and SIGTERM cancel the episode; it still writes its final record.
+        let running = Task { try await loop.run() }
+        let signals = SignalCancellation { running.cancel() }
+        defer { signals.stop() }
+        let result = await running.result
+        for problem in await episode.close() { writeStandardError("warden solve: \(problem)\n") }
+        await shutdown(client)
+        let final = try result.get()
+        if scored {
+            if let score = final.score {
+                writeStandardError("warden solve: \(score.resolved ? "RESOLVED" : "not resolved")"
+                    + " (\(score.resolution?.rawValue ?? score.error ?? "no grade")); logs in \(output.appendingPathComponent("score").path)\n")
+            } else {
+                writeStandardError("warden solve: scoring failed: \(final.scoreError ?? "no score")\n")
             }
         }
-        let loop = AgentLoop(task: task, model: client, environment: environment, configuration: configuration,
-                             reviewer: confirm ? TerminalReviewer() : nil, scorer: scorer, onEvent: printer.show)
-        let writer = try TrajectoryWriter(url: output.appendingPathComponent("trajectory.jsonl"))
-        writeStandardError("warden solve: \(task.instanceID) with \(client.name), protocol \(configuration.protocol); trajectory in \(writer.url.path)\n")
-
-        // Ctrl-C and SIGTERM cancel the episode; the loop still writes its final record.
-        // Suite directories commit their plain files afresh each run: replay rebuilds from the task folder.
-        let source = self.task.map { isTaskDirectory($0) ? URL(fileURLWithPath: $0).standardizedFileURL.path : repository.path }
-            ?? repository.path
-        let episode = Task { try await loop.run(writingTo: writer, sourceRepository: source, wardenVersion: WardenVersion.current) }
-        let signals = SignalCancellation { episode.cancel() }
-        defer { signals.stop() }
-        let final: TrajectoryFinal
-        do { final = try await episode.value } catch {
-            await shutdown(client)
-            throw error
-        }
-        await shutdown(client)
 
         let patch = final.submission ?? final.finalDiff
         try Data(patch.utf8).write(to: output.appendingPathComponent("patch.diff"))
@@ -142,7 +123,7 @@ struct SolveCommand: AsyncParsableCommand {
     }
 
     /// The suite task named on the command line, or an issue on the user's repository.
-    private func resolveTask(cache: URL) throws -> (TaskInstance, URL) {
+    private func resolveTask(cache: URL) throws -> (TaskInstance, URL, TaskOrigin) {
         if let reference = self.task {
             var suite = try TaskSuite.load(reference, repos: repos.map { URL(fileURLWithPath: $0) }, cache: cache)
             if let instance { suite.tasks = suite.tasks.filter { $0.instance.instanceID == instance } }
@@ -152,7 +133,7 @@ struct SolveCommand: AsyncParsableCommand {
                     ? "no loadable task \(instance.map { "with id \($0) " } ?? "")in \(reference)"
                     : "\(reference) holds \(suite.tasks.count) tasks; choose one with --instance ID")
             }
-            return (chosen.instance, chosen.repository)
+            return (chosen.instance, chosen.repository, chosen.origin)
         }
         let repository = URL(fileURLWithPath: repo).standardizedFileURL
         let problem: String
@@ -169,7 +150,7 @@ struct SolveCommand: AsyncParsableCommand {
             }
         }
         return (TaskInstance(instanceID: repository.lastPathComponent + "-issue", problemStatement: problem,
-                             repo: repository.path, goldPatch: gold), repository)
+                             repo: repository.path, goldPatch: gold), repository, .repository(path: repository.path))
     }
 }
 

@@ -124,9 +124,6 @@ struct AgentLoopTests {
         let outside = fixture.root.appendingPathComponent("outside")
         try FileManager.default.createDirectory(at: outside, withIntermediateDirectories: true)
         try "secret\n".write(to: outside.appendingPathComponent("target.txt"), atomically: true, encoding: .utf8)
-        try FileManager.default.createSymbolicLink(atPath: fixture.checkout.appendingPathComponent("escape").path, withDestinationPath: outside.path)
-        try FileManager.default.createSymbolicLink(atPath: fixture.checkout.appendingPathComponent("link.txt").path,
-                                                   withDestinationPath: outside.appendingPathComponent("target.txt").path)
         let model = ScriptedModel([
             "<tool: create>\nescape/new.txt\npwned\n</tool>",
             "<tool: edit>\nlink.txt\n<<<<<<< SEARCH\nsecret\n=======\npwned\n>>>>>>> REPLACE\n</tool>",
@@ -135,7 +132,11 @@ struct AgentLoopTests {
         ])
         var configuration = AgentConfiguration()
         configuration.limits.maxSteps = 4
-        let (_, trajectory) = try await fixture.run(model, configuration: configuration)
+        let (_, trajectory) = try await fixture.run(model, configuration: configuration) { checkout in
+            try FileManager.default.createSymbolicLink(atPath: checkout.appendingPathComponent("escape").path, withDestinationPath: outside.path)
+            try FileManager.default.createSymbolicLink(atPath: checkout.appendingPathComponent("link.txt").path,
+                                                       withDestinationPath: outside.appendingPathComponent("target.txt").path)
+        }
         #expect(!FileManager.default.fileExists(atPath: outside.appendingPathComponent("new.txt").path))
         #expect(try String(contentsOf: outside.appendingPathComponent("target.txt"), encoding: .utf8) == "secret\n")
         #expect(!FileManager.default.fileExists(atPath: outside.appendingPathComponent("other.txt").path))

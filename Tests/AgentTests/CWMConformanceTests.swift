@@ -201,15 +201,16 @@ struct CWMConformanceTests {
         let fixture = try EpisodeFixture(files: Self.files)
         defer { fixture.cleanup() }
         let latin1 = fixture.checkout.appendingPathComponent("latin1.py")
-        try Data([0x23, 0x20, 0x63, 0x61, 0x66, 0xE9, 0x0A] + Array("x = 1\n".utf8)).write(to: latin1)  // "# caf\xe9\n"
         let crlf = fixture.checkout.appendingPathComponent("crlf.py")
-        try Data("a = 1\r\nb = 2\r\nc = 3\r\n".utf8).write(to: crlf)
         let model = ScriptedModel([
             "<tool: edit>\nlatin1.py\n<<<<<<< SEARCH\nx = 1\n=======\nx = 2\n>>>>>>> REPLACE\n</tool>",
             "<tool: edit>\ncrlf.py\n<<<<<<< SEARCH\na = 1\nb = 2\n=======\na = 1\nb = 20\n>>>>>>> REPLACE\n</tool>",
             "<tool: edit>\ncrlf.py\n<<<<<<< SEARCH\n= 3\n=======\n= 30\n>>>>>>> REPLACE\n</tool>",
         ])
-        let (_, trajectory) = try await fixture.run(model)
+        let (_, trajectory) = try await fixture.run(model) { _ in
+            try Data([0x23, 0x20, 0x63, 0x61, 0x66, 0xE9, 0x0A] + Array("x = 1\n".utf8)).write(to: latin1)  // "# caf\xe9\n"
+            try Data("a = 1\r\nb = 2\r\nc = 3\r\n".utf8).write(to: crlf)
+        }
         #expect(try Data(contentsOf: latin1) == Data([0x23, 0x20, 0x63, 0x61, 0x66, 0xE9, 0x0A] + Array("x = 2\n".utf8)))
         #expect(try Data(contentsOf: crlf) == Data("a = 1\r\nb = 20\r\nc = 3\r\n".utf8))
         // The search text must match whole lines, as in CWM: "= 3" is only the end of one.
@@ -242,7 +243,7 @@ struct CWMConformanceTests {
     func jailIdentity() async throws {
         let fixture = try EpisodeFixture(files: Self.files)
         defer { fixture.cleanup() }
-        let shell = fixture.environment.shell
+        let shell = try await fixture.prepare().environment.shell
         try await shell.withJailFiles { try $0.create("/tmp/mine.txt", content: Array("x\n".utf8)) }
         let read = try await shell.withJailFiles { files in try files.read("/tmp/mine.txt") }
         #expect(read == Array("x\n".utf8))

@@ -30,48 +30,64 @@ final class ScriptedModel: ModelClient {
     }
 }
 
-/// A materialized checkout of a small repository, its tracker and a jailed environment.
-struct EpisodeFixture {
+/// A small committed repository and the episodes run on it: each run prepares an Episode
+/// (fresh checkout, tracker and jail) in `root/episode`, and `cleanup` closes it.
+final class EpisodeFixture: Sendable {
     let root: URL
+    let source: URL
     let checkout: URL
-    let environment: AgentEnvironment
     let trajectoryURL: URL
+    let observationCharacters: Int
+    private let episode = Mutex<Episode?>(nil)
 
     static let files = [
         "app.py": "def greet(name):\n    return 'Hello ' + name\n",
         "README.md": "# app\n",
     ]
 
-    init(files: [String: String] = Self.files, observationCharacters: Int = 10_000) throws {
+    init(files: [String: String] = EpisodeFixture.files, observationCharacters: Int = 10_000) throws {
         root = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("warden-agent-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        let source = root.appendingPathComponent("source")
+        source = root.appendingPathComponent("source")
         for (path, content) in files {
             let url = source.appendingPathComponent(path)
             try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             try content.write(to: url, atomically: true, encoding: .utf8)
         }
-        let base = try RepositoryBuilder.commitAll(in: source, message: "base")
-        checkout = root.appendingPathComponent("checkout")
-        try WorkspaceTracker.materialize(source: source, commit: base, into: checkout)
-        let state = root.appendingPathComponent("state")
-        try FileManager.default.createDirectory(at: state, withIntermediateDirectories: true)
-        let tracker = try WorkspaceTracker(checkout: checkout, stateDirectory: state)
-        let profile = try SandboxProfile.load(repositoryRoot.appendingPathComponent("Sandboxes/agent.json").path)
-        let shell = ShellSession(configuration: try JailConfiguration(profile: profile, checkout: checkout))
-        environment = AgentEnvironment(shell: shell, tracker: tracker, observationCharacters: observationCharacters)
+        _ = try RepositoryBuilder.commitAll(in: source, message: "base")
+        checkout = root.appendingPathComponent("episode/checkout")
         trajectoryURL = root.appendingPathComponent("trajectory.jsonl")
+        self.observationCharacters = observationCharacters
     }
 
+    /// Prepares the fixture's episode (once) without running it.
+    func prepare(configuration: AgentConfiguration = AgentConfiguration(),
+                 task: TaskInstance = TaskInstance(instanceID: "demo-1", problemStatement: "greet() should say Hi.")) async throws -> Episode {
+        if let existing = episode.withLock({ $0 }) { return existing }
+        var configuration = configuration
+        configuration.observationCharacters = observationCharacters
+        let spec = EpisodeSpec(task: task, repository: source, configuration: configuration,
+                               profile: try SandboxProfile.load(repositoryRoot.appendingPathComponent("Sandboxes/agent.json").path),
+                               workDirectory: root.appendingPathComponent("episode"), modelName: "test", wardenVersion: "test")
+        let prepared = try await Episode.prepare(spec, trajectory: trajectoryURL)
+        episode.withLock { $0 = prepared }
+        return prepared
+    }
+
+    /// Runs one episode; `setUp` may change the checkout before the first step.
     func run(_ model: any ModelClient, configuration: AgentConfiguration = AgentConfiguration(),
-             task: TaskInstance = TaskInstance(instanceID: "demo-1", problemStatement: "greet() should say Hi.")) async throws -> (TrajectoryFinal, Trajectory) {
-        let loop = AgentLoop(task: task, model: model, environment: environment, configuration: configuration)
-        let final = try await loop.run(writingTo: try TrajectoryWriter(url: trajectoryURL), wardenVersion: "test")
+             task: TaskInstance = TaskInstance(instanceID: "demo-1", problemStatement: "greet() should say Hi."),
+             setUp: (URL) throws -> Void = { _ in }) async throws -> (TrajectoryFinal, Trajectory) {
+        let episode = try await prepare(configuration: configuration, task: task)
+        try setUp(checkout)
+        let final = try await AgentLoop(model: model, episode: episode).run()
         return (final, try Trajectory.read(trajectoryURL))
     }
 
+    /// Stops the jail and removes everything (the episodes ran to their end, so their
+    /// trajectories are complete).
     func cleanup() {
-        environment.shell.close()
+        episode.withLock { $0 }?.environment.shell.close()
         try? FileManager.default.removeItem(at: root)
     }
 }

@@ -1,0 +1,491 @@
+import Foundation
+import Sandbox
+import Scoring
+import WardenCore
+import Workspace
+
+/// The trajectory and step an episode was forked from.
+public struct EpisodeParent: Sendable, Codable, Hashable {
+    public var trajectory: String
+    public var step: Int
+
+    public init(trajectory: String, step: Int) {
+        self.trajectory = trajectory
+        self.step = step
+    }
+}
+
+/// How a scored episode turns into a reward: CWM's ±1, or 1/0.
+public enum RewardScheme: String, Sendable, Codable, Hashable, CaseIterable {
+    case plusMinusOne = "plus_minus_one"
+    case oneZero = "one_zero"
+
+    public func reward(resolved: Bool) -> Double {
+        switch self {
+        case .plusMinusOne: resolved ? 1 : -1
+        case .oneZero: resolved ? 1 : 0
+        }
+    }
+}
+
+/// Everything an episode is set up from.
+public struct EpisodeSpec: Sendable {
+    public var task: TaskInstance
+    /// The repository the checkout is materialized from (and the tracker's object source).
+    public var repository: URL
+    /// Where the repository can be found again; recorded in the trajectory header.
+    public var origin: TaskOrigin?
+    public var configuration: AgentConfiguration
+    public var profile: SandboxProfile
+    /// checkout/ and state/ are made here; `close()` removes the directory.
+    public var workDirectory: URL
+    /// Scores the submission (else the final diff) when the episode ends; nil: not scored.
+    public var evaluator: Evaluator?
+    /// Where scoring keeps its logs (`warden solve` shows them); nil keeps none.
+    public var scoreOutput: URL?
+    public var rewards: RewardScheme
+    public var reviewer: (any ActionReviewer)?
+    /// The model's name for the header (the policy versions are recorded per step).
+    public var modelName: String
+    public var wardenVersion: String
+    /// Set by fork.
+    public var parent: EpisodeParent?
+
+    public init(task: TaskInstance, repository: URL, origin: TaskOrigin? = nil, configuration: AgentConfiguration,
+                profile: SandboxProfile, workDirectory: URL, evaluator: Evaluator? = nil, scoreOutput: URL? = nil,
+                rewards: RewardScheme = .plusMinusOne, reviewer: (any ActionReviewer)? = nil, modelName: String,
+                wardenVersion: String, parent: EpisodeParent? = nil) {
+        self.task = task
+        self.repository = repository
+        self.origin = origin
+        self.configuration = configuration
+        self.profile = profile
+        self.workDirectory = workDirectory
+        self.evaluator = evaluator
+        self.scoreOutput = scoreOutput
+        self.rewards = rewards
+        self.reviewer = reviewer
+        self.modelName = modelName
+        self.wardenVersion = wardenVersion
+        self.parent = parent
+    }
+}
+
+/// What a step did, for a trainer: the action's status, the files it changed, and at the end
+/// how the episode ended and its score.
+public struct EpisodeStepInfo: Sendable, Codable, Hashable {
+    public var step: Int
+    public var exitCode: Int32?
+    public var formatError: String?
+    public var changes: [FileChange]
+    /// Set when the episode ended with this step.
+    public var exitStatus: EpisodeExitStatus?
+    public var score: EvaluationResult?
+    /// A failure of the harness (the jail, the model server, scoring), not of the policy: a
+    /// trainer drops such an episode rather than punish it.
+    public var envError: String?
+}
+
+/// The answer to one step.
+public struct EpisodeStepResult: Sendable {
+    /// The messages the model sees next (empty when the episode ended without feedback).
+    public var observation: [ChatMessage]
+    /// Nil until the episode ends, and when it ends unscored.
+    public var reward: Double?
+    public var done: Bool
+    public var info: EpisodeStepInfo
+}
+
+/// One episode: a fresh checkout, its libgit2 tracker, a jailed shell, the conversation and the
+/// trajectory file. The agent loop, the environment server, replay and fork all drive one.
+///
+/// Lifecycle: `prepare` (off the concurrency pool), `reset` (the opening messages, the header),
+/// `step` for each model response (parse, execute, record, check limits; when it ends, score
+/// and write the final record), `close`. Expected endings are exit statuses; only a harness
+/// failure (a trajectory that cannot be written, a jail that cannot start) throws.
+public actor Episode {
+    public nonisolated let spec: EpisodeSpec
+    public nonisolated let trajectoryURL: URL
+    public nonisolated let checkout: URL
+    public nonisolated let environment: AgentEnvironment
+    private let tracker: WorkspaceTracker
+    private let writer: TrajectoryWriter
+    private let handler: any ActionProtocol
+    private let formatErrorTemplate: String
+    private let clock = ContinuousClock()
+    private var started: ContinuousClock.Instant
+    private var deadline: ContinuousClock.Instant
+
+    public private(set) var messages: [ChatMessage] = []
+    /// The steps so far, as written to the trajectory (fork rebuilds the conversation from them).
+    public private(set) var steps: [TrajectoryStep] = []
+    public private(set) var final: TrajectoryFinal?
+    private var header: TrajectoryHeader?
+    private var formatErrors = 0, consecutiveFormatErrors = 0
+    private var promptTokens = 0, completionTokens = 0, contextTokens = 0
+    private var modelVersions: [String] = []
+    private var submission: String?
+    private var score: EvaluationResult?
+    private var scoreError: String?
+    private var closed = false
+
+    private init(spec: EpisodeSpec, trajectory: URL, checkout: URL, environment: AgentEnvironment, writer: TrajectoryWriter) throws {
+        self.spec = spec
+        self.trajectoryURL = trajectory
+        self.checkout = checkout
+        self.environment = environment
+        self.tracker = environment.tracker
+        self.writer = writer
+        handler = try actionProtocol(named: spec.configuration.protocol)
+        formatErrorTemplate = try Templates.load(spec.configuration.templates.formatError, builtIn: handler.formatErrorTemplateName)
+        started = clock.now
+        deadline = started + .seconds(spec.configuration.limits.wallTimeSeconds)
+    }
+
+    /// Materializes the checkout, starts the tracker and configures the jail, on a thread of its
+    /// own: these block on the file system and must not hold a concurrency-pool thread.
+    public static func prepare(_ spec: EpisodeSpec, trajectory: URL) async throws -> Episode {
+        let checkout = spec.workDirectory.appendingPathComponent("checkout"), state = spec.workDirectory.appendingPathComponent("state")
+        do {
+            let prepared = try await onOwnThread {
+                try FileManager.default.createDirectory(at: state, withIntermediateDirectories: true)
+                try WorkspaceTracker.materialize(source: spec.repository, commit: spec.task.baseCommit ?? "HEAD", into: checkout)
+                let tracker = try WorkspaceTracker(checkout: checkout, stateDirectory: state, objectSource: spec.repository)
+                let jail = try JailConfiguration(profile: spec.profile, checkout: checkout)
+                return Unchecked((AgentEnvironment(shell: ShellSession(configuration: jail), tracker: tracker,
+                                                   observationCharacters: spec.configuration.observationCharacters),
+                                  try TrajectoryWriter(url: trajectory)))
+            }
+            let (environment, writer) = prepared.value
+            do {
+                return try Episode(spec: spec, trajectory: trajectory, checkout: checkout, environment: environment, writer: writer)
+            } catch {
+                environment.shell.close()
+                throw error
+            }
+        } catch let setUpFailure {
+            // A half-made work directory is the harness's own scratch space: it goes, and the
+            // set-up failure is what the caller reports.
+            if FileManager.default.fileExists(atPath: spec.workDirectory.path) {
+                do { try FileManager.default.removeItem(at: spec.workDirectory) } catch {
+                    throw WardenError("episode.prepare", "\(setUpFailure); then the work directory could not be removed: \(error)",
+                                      context: spec.workDirectory.path)
+                }
+            }
+            throw setUpFailure
+        }
+    }
+
+    public var tools: [ToolSchema] { handler.tools }
+    public var isDone: Bool { final != nil }
+
+    /// Renders the opening messages and writes the trajectory header. The wall-clock budget
+    /// starts here.
+    @discardableResult
+    public func reset() throws -> [ChatMessage] {
+        guard header == nil else { return messages }
+        let limits = spec.configuration.limits
+        let values = [
+            "problem_statement": spec.task.problemStatement,
+            "hints": spec.task.hintsText.map { $0.isEmpty ? "" : "\nHints:\n\($0)\n" } ?? "",
+            "repo_path": environment.shell.configuration.checkout,
+            "command_timeout": String(Int(limits.commandTimeoutSeconds)),
+            "max_steps": String(limits.maxSteps),
+            "submit_rule": spec.configuration.submitRule,
+        ]
+        let system = Templates.render(try Templates.load(spec.configuration.templates.system, builtIn: "\(handler.name).system"), values)
+        let instance = Templates.render(try Templates.load(spec.configuration.templates.instance, builtIn: handler.instanceTemplateName), values)
+        return try begin(with: [ChatMessage(role: .system, content: system), ChatMessage(role: .user, content: instance)])
+    }
+
+    private func begin(with opening: [ChatMessage]) throws -> [ChatMessage] {
+        started = clock.now
+        deadline = started + .seconds(spec.configuration.limits.wallTimeSeconds)
+        messages = opening
+        let header = TrajectoryHeader(
+            wardenVersion: spec.wardenVersion, startedAt: timestamp(), task: spec.task, sourceRepository: spec.repository.path,
+            origin: spec.origin, parent: spec.parent, baseCommit: tracker.baseCommitID, baseTree: tracker.baseTreeID,
+            checkout: environment.shell.configuration.checkout, sandboxProfile: environment.shell.configuration.profile.name,
+            model: spec.modelName, configuration: spec.configuration, messages: opening, tools: handler.tools)
+        try writer.append(header)
+        self.header = header
+        return opening
+    }
+
+    /// The wall-clock instant the episode must end by; a driver bounds model calls with it.
+    public var wallClockDeadline: ContinuousClock.Instant { deadline }
+
+    /// The next model request, or nil when the episode has ended. A limit reached before the
+    /// call ends the episode here (score and final record included).
+    public func nextRequest() async throws -> ModelRequest? {
+        guard final == nil else { return nil }
+        if let (status, detail) = limitReached() {
+            try await finish(status, detail)
+            return nil
+        }
+        let limits = spec.configuration.limits
+        return ModelRequest(messages: messages, tools: handler.tools,
+                            maxTokens: min(limits.maxResponseTokens, max(1, limits.maxContextTokens - contextTokens)))
+    }
+
+    private func limitReached() -> (EpisodeExitStatus, String?)? {
+        let limits = spec.configuration.limits
+        if Task.isCancelled { return (.cancelled, "interrupted") }
+        if clock.now >= deadline { return (.wallTime, "the episode ran for \(Int(limits.wallTimeSeconds)) s") }
+        if steps.count >= limits.maxSteps { return (.stepLimit, "\(limits.maxSteps) steps") }
+        if contextTokens >= limits.maxContextTokens { return (.tokenLimit, "the context reached \(contextTokens) tokens") }
+        if limits.maxTotalTokens > 0 && promptTokens + completionTokens >= limits.maxTotalTokens {
+            return (.tokenLimit, "the episode used \(promptTokens + completionTokens) tokens")
+        }
+        return nil
+    }
+
+    /// The model could not answer: its error becomes the episode's exit status.
+    public func end(modelFailure error: any Error) async throws -> EpisodeStepResult {
+        let (status, detail): (EpisodeExitStatus, String) = switch error {
+        case let error as ModelError where error.kind == .contextLength: (.contextLength, error.message)
+        case let error as ModelError where error.kind == .cancelled: (.cancelled, error.message)
+        case let error as ModelError: (.modelError, error.description)
+        case is DeadlineExceeded: (.wallTime, "the model call outlasted the episode's wall-clock budget")
+        case is CancellationError: (.cancelled, "interrupted")
+        default: (.modelError, "\(error)")
+        }
+        try await finish(status, detail)
+        return ended(EpisodeStepInfo(step: steps.count, changes: []), observation: [])
+    }
+
+    /// One model response: parse it with the episode's protocol, run the action in the jail,
+    /// record the step with its libgit2 changes, and decide whether the episode goes on.
+    public func step(_ response: ModelResponse) async throws -> EpisodeStepResult {
+        guard header != nil else { throw WardenError("episode.state", "step before reset", context: trajectoryURL.path) }
+        guard final == nil else { throw WardenError("episode.state", "the episode has ended; reset a new one", context: trajectoryURL.path) }
+        let limits = spec.configuration.limits
+        let index = steps.count + 1
+        let stepStarted = timestamp()
+        let usedPrompt = response.promptTokens ?? estimateTokens(messages)
+        let usedCompletion = response.completionTokens ?? max(1, response.content.utf8.count / 4)
+        promptTokens += usedPrompt
+        completionTokens += usedCompletion
+        contextTokens = usedPrompt + usedCompletion
+        if let version = response.model, !modelVersions.contains(version) { modelVersions.append(version) }
+        messages.append(handler.assistantMessage(response))
+
+        // A format error is fed back and counted. With CWM's rule (submitEndsEpisode off), a
+        // reply without a tool call after a successful submission is the final response.
+        let turn = handler.parse(response)
+        guard case .action(var action, let reasoning, let callID) = turn else {
+            guard case let .formatError(problem, reasoning, _) = turn else { preconditionFailure("a turn is an action or a format error") }
+            if submission != nil && !spec.configuration.submitEndsEpisode {
+                try record(TrajectoryStep(index: index, startedAt: stepStarted, endedAt: timestamp(), response: response,
+                                          reasoning: reasoning, observation: [], durationMs: 0, changes: [], gitignoreChanged: false))
+                try await finish(.submitted, nil)
+                return ended(EpisodeStepInfo(step: index, changes: []), observation: [])
+            }
+            formatErrors += 1
+            consecutiveFormatErrors += 1
+            let feedback = handler.formatFeedback(
+                Templates.render(formatErrorTemplate, ["error": problem, "format_reminder": handler.formatReminder]), turn: turn)
+            messages += feedback
+            try record(TrajectoryStep(index: index, startedAt: stepStarted, endedAt: timestamp(), response: response,
+                                      reasoning: reasoning, formatError: problem, observation: feedback, durationMs: 0,
+                                      changes: [], gitignoreChanged: false))
+            let info = EpisodeStepInfo(step: index, formatError: problem, changes: [])
+            if consecutiveFormatErrors >= limits.maxConsecutiveFormatErrors {
+                try await finish(.formatErrors, "\(consecutiveFormatErrors) format errors in a row")
+            } else if let (status, detail) = limitReached() {
+                try await finish(status, detail)
+            }
+            return final == nil ? EpisodeStepResult(observation: feedback, reward: nil, done: false, info: info) : ended(info, observation: feedback)
+        }
+        consecutiveFormatErrors = 0
+
+        // A person may review the action first.
+        var review: String?
+        if let reviewer = spec.reviewer {
+            switch await reviewer.review(action) {
+            case .run: break
+            case let .replace(replacement): action = replacement; review = "edited"
+            case .skip: review = "skipped"
+            case .quit: review = "quit"
+            }
+        }
+
+        // Run it in the jail, then record what changed through libgit2.
+        let outcome: ToolOutcome
+        if review == "skipped" || review == "quit" {
+            outcome = ToolOutcome(body: "The operator skipped this action.", toolOutput: nil, durationMs: 0, cancelled: false)
+        } else {
+            let remaining = deadline - clock.now
+            let timeout = min(limits.commandTimeoutSeconds, max(1, Double(remaining.components.seconds)))
+            do {
+                outcome = try await environment.execute(action, timeout: timeout)
+            } catch {
+                try await finish(.sandboxError, "\(error)")
+                return ended(EpisodeStepInfo(step: index, changes: []), observation: [])
+            }
+        }
+        let snapshot: WorkspaceSnapshot
+        do { snapshot = try tracker.snapshot() } catch {
+            try await finish(.sandboxError, "cannot record the checkout's changes: \(error)")
+            return ended(EpisodeStepInfo(step: index, exitCode: outcome.exitCode, changes: []), observation: [])
+        }
+
+        // The observation with the budget, and the step record.
+        let budget = Budget(remainingTurns: max(0, limits.maxSteps - index), remainingTokens: max(0, limits.maxContextTokens - contextTokens))
+        let observation = handler.observation(outcome.body, budget: budget, turn: .action(action, reasoning: reasoning, callID: callID))
+        messages += observation
+        try record(TrajectoryStep(
+            index: index, startedAt: stepStarted, endedAt: timestamp(), response: response, reasoning: reasoning,
+            action: action, review: review, observation: observation, command: outcome.command,
+            toolOutput: outcome.toolOutput, exitCode: outcome.exitCode, durationMs: outcome.durationMs,
+            cwd: environment.shell.cwd, submission: outcome.submission, changes: snapshot.sincePrevious, treeID: snapshot.treeID,
+            gitignoreChanged: snapshot.gitignoreChanged))
+        let info = EpisodeStepInfo(step: index, exitCode: outcome.exitCode, changes: snapshot.sincePrevious)
+
+        // Whether the episode goes on.
+        if review == "quit" {
+            try await finish(.cancelled, "the operator quit")
+        } else if outcome.cancelled || Task.isCancelled {
+            try await finish(.cancelled, "interrupted")
+        } else if let submitted = outcome.submission {
+            submission = submitted
+            if spec.configuration.submitEndsEpisode { try await finish(.submitted, nil) }
+        }
+        if final == nil, let (status, detail) = limitReached() { try await finish(status, detail) }
+        return final == nil ? EpisodeStepResult(observation: observation, reward: nil, done: false, info: info) : ended(info, observation: observation)
+    }
+
+    private func record(_ step: TrajectoryStep) throws {
+        try writer.append(step)
+        steps.append(step)
+    }
+
+    /// The step result of the step that ended the episode, with its score and reward.
+    private func ended(_ info: EpisodeStepInfo, observation: [ChatMessage]) -> EpisodeStepResult {
+        var info = info
+        info.exitStatus = final?.exitStatus
+        info.score = score
+        info.envError = environmentError
+        let reward = score.map { spec.rewards.reward(resolved: $0.resolved) }
+        return EpisodeStepResult(observation: observation, reward: reward, done: true, info: info)
+    }
+
+    /// A harness failure that ended or spoiled the episode: a trainer drops it rather than punish the policy.
+    private var environmentError: String? {
+        guard let final else { return nil }
+        switch final.exitStatus {
+        case .sandboxError, .modelError: return final.detail ?? final.exitStatus.rawValue
+        default: return scoreError.map { "scoring failed: \($0)" }
+        }
+    }
+
+    /// The final record: always written, with the diff even when nothing was submitted, and the
+    /// score when the episode has an evaluator.
+    private func finish(_ status: EpisodeExitStatus, _ reason: String?) async throws {
+        guard final == nil else { return }
+        var detail = reason
+        let finalDiff: String
+        do { finalDiff = try tracker.diff() } catch {
+            finalDiff = ""
+            detail = [detail, "the final diff could not be computed: \(error)"].compactMap { $0 }.joined(separator: "; ")
+        }
+        if let evaluator = spec.evaluator {
+            do {
+                score = try await evaluator.evaluate(spec.task, repository: spec.repository, patch: submission ?? finalDiff, output: spec.scoreOutput)
+            } catch {
+                scoreError = "\(error)"
+            }
+        }
+        let elapsed = clock.now - started
+        let final = TrajectoryFinal(
+            endedAt: timestamp(), exitStatus: status, detail: detail, submission: submission,
+            finalDiff: finalDiff, steps: steps.count, formatErrors: formatErrors, promptTokens: promptTokens,
+            completionTokens: completionTokens,
+            wallTimeMs: Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15,
+            modelVersions: modelVersions, score: score, scoreError: scoreError)
+        self.final = final
+        try writer.append(final)
+    }
+
+    /// Ends a live episode as cancelled (its final record written), stops the jail and removes
+    /// the work directory. Safe to call more than once. Returns what could not be done, for the
+    /// caller to report: nothing here may vanish.
+    public func close() async -> [WardenError] {
+        guard !closed else { return [] }
+        closed = true
+        var problems: [WardenError] = []
+        if header != nil && final == nil {
+            do { try await finish(.cancelled, "closed before it ended") } catch {
+                problems.append(WardenError("episode.close", "cannot write the final record: \(error)", context: trajectoryURL.path))
+            }
+        }
+        environment.shell.close()
+        do { try FileManager.default.removeItem(at: spec.workDirectory) } catch {
+            problems.append(WardenError("episode.close", "cannot remove the work directory: \(error)", context: spec.workDirectory.path))
+        }
+        return problems
+    }
+
+    // MARK: - Fork
+
+    /// A new episode in a fresh checkout and jail that continues this one from after `step`
+    /// (0 = before the first step): the files of that step's snapshot tree, its cwd and exports,
+    /// and the conversation up to it. This episode is left untouched.
+    public func fork(at step: Int, workDirectory: URL, trajectory: URL, model: String? = nil) async throws -> Episode {
+        guard let header else { throw WardenError("episode.fork", "fork before reset", context: trajectoryURL.path) }
+        guard (0...steps.count).contains(step) else {
+            throw WardenError("episode.fork", "step \(step) is not in 0...\(steps.count)", context: trajectoryURL.path)
+        }
+        let kept = Array(steps.prefix(step))
+        let tree = kept.last(where: { $0.treeID != nil })?.treeID
+        let patch = try tree.map { try tracker.diffData(of: $0) } ?? Data()
+        var spec = self.spec
+        spec.workDirectory = workDirectory
+        spec.parent = EpisodeParent(trajectory: trajectoryURL.path, step: step)
+        if let model { spec.modelName = model }
+        let child = try await Episode.prepare(spec, trajectory: trajectory)
+        do {
+            try await child.resume(opening: header.messages, steps: kept, patch: patch, tree: tree)
+        } catch {
+            let problems = await child.close()
+            guard !problems.isEmpty else { throw error }
+            throw WardenError("episode.fork", "\(error); then, closing the fork: \(problems.map(\.description).joined(separator: "; "))",
+                              context: trajectory.path)
+        }
+        return child
+    }
+
+    /// Brings a fresh episode to the end of `steps`: the files (a binary patch from the base to
+    /// the step's tree, checked by tree id), the conversation and the counters.
+    func resume(opening: [ChatMessage], steps kept: [TrajectoryStep], patch: Data, tree: String?) throws {
+        if !patch.isEmpty { try tracker.apply(patchData: patch) }
+        let snapshot = try tracker.snapshot()
+        if let tree, snapshot.treeID != tree {
+            throw WardenError("episode.fork", "the forked checkout's tree is \(snapshot.treeID), not the recorded \(tree)", context: checkout.path)
+        }
+        var conversation = opening
+        for step in kept {
+            conversation.append(handler.assistantMessage(step.response))
+            conversation += step.observation
+        }
+        _ = try begin(with: opening)
+        messages = conversation
+        for step in kept {
+            try record(step)
+            promptTokens += step.response.promptTokens ?? 0
+            completionTokens += step.response.completionTokens ?? 0
+            if step.formatError != nil { formatErrors += 1; consecutiveFormatErrors += 1 } else { consecutiveFormatErrors = 0 }
+            if let submitted = step.submission { submission = submitted }
+            if let version = step.response.model, !modelVersions.contains(version) { modelVersions.append(version) }
+        }
+        if let last = kept.last {
+            contextTokens = (last.response.promptTokens ?? 0) + (last.response.completionTokens ?? 0)
+        }
+    }
+}
+
+/// Carries values made on a set-up thread to the one task that uses them.
+struct Unchecked<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
