@@ -1,6 +1,7 @@
 import Foundation
 import Sandbox
 import Scoring
+import Synchronization
 import WardenCore
 import Workspace
 
@@ -433,26 +434,75 @@ public actor Episode {
     /// and the conversation up to it. This episode is left untouched.
     public func fork(at step: Int, workDirectory: URL, trajectory: URL, model: String? = nil) async throws -> Episode {
         guard let header else { throw WardenError("episode.fork", "fork before reset", context: trajectoryURL.path) }
-        guard (0...steps.count).contains(step) else {
-            throw WardenError("episode.fork", "step \(step) is not in 0...\(steps.count)", context: trajectoryURL.path)
-        }
-        let kept = Array(steps.prefix(step))
-        let tree = kept.last(where: { $0.treeID != nil })?.treeID
-        let patch = try tree.map { try tracker.diffData(of: $0) } ?? Data()
         var spec = self.spec
         spec.workDirectory = workDirectory
         spec.parent = EpisodeParent(trajectory: trajectoryURL.path, step: step)
         if let model { spec.modelName = model }
+        return try await fork(at: step, spec: spec, trajectory: trajectory, opening: header.messages, history: steps)
+    }
+
+    /// Forks with the conversation of `history` (this episode's steps, or the recorded steps it
+    /// reproduced), taking the files from this episode's snapshot at `step`.
+    private func fork(at step: Int, spec: EpisodeSpec, trajectory: URL, opening: [ChatMessage], history: [TrajectoryStep]) async throws -> Episode {
+        guard (0...min(steps.count, history.count)).contains(step) else {
+            throw WardenError("episode.fork", "step \(step) is not in 0...\(min(steps.count, history.count))", context: trajectoryURL.path)
+        }
+        let tree = steps.prefix(step).last(where: { $0.treeID != nil })?.treeID
+        let patch = try tree.map { try tracker.diffData(of: $0) } ?? Data()
         let child = try await Episode.prepare(spec, trajectory: trajectory)
         do {
-            try await child.resume(opening: header.messages, steps: kept, patch: patch, tree: tree)
+            try await child.resume(opening: opening, steps: Array(history.prefix(step)), patch: patch, tree: tree)
         } catch {
-            let problems = await child.close()
-            guard !problems.isEmpty else { throw error }
-            throw WardenError("episode.fork", "\(error); then, closing the fork: \(problems.map(\.description).joined(separator: "; "))",
-                              context: trajectory.path)
+            throw await child.closing(after: error)
         }
         return child
+    }
+
+    /// Forks a recorded trajectory whose episode is gone: its first `step` responses are run
+    /// again in a scratch episode, each step's snapshot tree checked against the recorded one,
+    /// and the fork starts from that checkout with the recorded conversation. `spec` describes
+    /// the fork (its work directory, model, evaluator); the trajectory's own configuration is used.
+    public static func fork(_ recorded: Trajectory, from parentURL: URL, at step: Int, spec: EpisodeSpec, trajectory: URL) async throws -> Episode {
+        guard (0...recorded.steps.count).contains(step) else {
+            throw WardenError("episode.fork", "step \(step) is not in 0...\(recorded.steps.count)", context: parentURL.path)
+        }
+        let scratch = spec.workDirectory.deletingLastPathComponent().appendingPathComponent(spec.workDirectory.lastPathComponent + "-rebuild")
+        var rebuild = spec
+        rebuild.workDirectory = scratch
+        rebuild.evaluator = nil
+        rebuild.reviewer = RecordedReviews(recorded.steps)
+        let source = try await Episode.prepare(rebuild, trajectory: scratch.appendingPathComponent("rebuild.jsonl"))
+        func closeSource() async throws {
+            let problems = await source.close()
+            if let problem = problems.first { throw problem }
+        }
+        do {
+            try await source.reset()
+            for recordedStep in recorded.steps.prefix(step) {
+                _ = try await source.step(recordedStep.response)
+                let rebuilt = await source.steps.last
+                if let expected = recordedStep.treeID, rebuilt?.treeID != expected {
+                    throw WardenError("episode.fork", "step \(recordedStep.index) did not reproduce: its files are tree \(rebuilt?.treeID ?? "none"), "
+                                      + "the trajectory recorded \(expected); the fork would not start from the recorded state", context: parentURL.path)
+                }
+            }
+            var spec = spec
+            spec.parent = EpisodeParent(trajectory: parentURL.path, step: step)
+            let child = try await source.fork(at: step, spec: spec, trajectory: trajectory, opening: recorded.header.messages, history: recorded.steps)
+            try await closeSource()
+            return child
+        } catch {
+            throw await source.closing(after: error)
+        }
+    }
+
+    /// Closes an episode that `error` made useless; the error is what is reported, with anything
+    /// closing could not do added to it.
+    func closing(after error: any Error) async -> any Error {
+        let problems = await close()
+        guard !problems.isEmpty else { return error }
+        return WardenError("episode.fork", "\(error); then, closing \(trajectoryURL.lastPathComponent): "
+                           + problems.map(\.description).joined(separator: "; "), context: trajectoryURL.path)
     }
 
     /// Brings a fresh episode to the end of `steps`: the files (a binary patch from the base to
@@ -481,6 +531,28 @@ public actor Episode {
         if let last = kept.last {
             contextTokens = (last.response.promptTokens ?? 0) + (last.response.completionTokens ?? 0)
         }
+    }
+}
+
+/// Gives back, action by action, what the person reviewing a recorded episode decided, so a
+/// replay or a rebuild takes the same actions.
+public final class RecordedReviews: ActionReviewer {
+    private let decisions: Mutex<[ReviewDecision]>
+
+    public init(_ steps: [TrajectoryStep]) {
+        decisions = Mutex(steps.compactMap { step in
+            guard let action = step.action else { return nil }
+            return switch step.review {
+            case "edited": .replace(action)
+            case "skipped": .skip
+            case "quit": .quit
+            default: .run
+            }
+        })
+    }
+
+    public func review(_ action: AgentAction) async -> ReviewDecision {
+        decisions.withLock { $0.isEmpty ? .run : $0.removeFirst() }
     }
 }
 

@@ -1,7 +1,6 @@
 import Agent
 import ArgumentParser
 import Foundation
-import Synchronization
 import Sandbox
 import Tasks
 import WardenCore
@@ -34,7 +33,7 @@ struct ReplayCommand: AsyncParsableCommand {
         defer { try? FileManager.default.removeItem(at: work) }
         var task = recorded.header.task
         task.baseCommit = recorded.header.baseCommit
-        let (repository, origin) = try locateRepository(recorded.header, cache: work.appendingPathComponent("repos"))
+        let (repository, origin) = try locateRepository(recorded.header, override: repo, cache: work.appendingPathComponent("repos"))
         let configuration = recorded.header.configuration
         let spec = EpisodeSpec(
             task: task, repository: repository, origin: origin, configuration: configuration,
@@ -77,33 +76,6 @@ struct ReplayCommand: AsyncParsableCommand {
         if differing > 0 { throw ExitCode(1) }
     }
 
-    /// The repository a trajectory's checkout came from: `--repo`, else the task it records
-    /// (a suite task, or an instance of a suite or SWE-bench file with its `--repos` root), else
-    /// the repository path of an older trajectory. Says what is missing when it is gone.
-    private func locateRepository(_ header: TrajectoryHeader, cache: URL) throws -> (URL, TaskOrigin?) {
-        if let repo { return (URL(fileURLWithPath: repo), .repository(path: repo)) }
-        switch header.origin {
-        case let .repository(path)?:
-            guard FileManager.default.fileExists(atPath: path) else {
-                throw WardenError("replay.source", "the repository \(path) the trajectory was made from is gone; pass --repo PATH")
-            }
-            return (URL(fileURLWithPath: path), header.origin)
-        case let origin?:
-            do { return (try TaskSuite.task(at: origin, cache: cache).repository, origin) } catch {
-                throw WardenError("replay.source", "the trajectory's task cannot be found again (\(error)); pass --repo PATH")
-            }
-        case nil:
-            guard let source = header.sourceRepository else {
-                throw WardenError("replay.source", "the trajectory names no source repository; pass --repo PATH")
-            }
-            if isTaskDirectory(source) { return (try TaskSuite.task(at: .taskDirectory(path: source), cache: cache).repository, nil) }
-            guard FileManager.default.fileExists(atPath: source) else {
-                throw WardenError("replay.source", "the source repository \(source) is gone; pass --repo PATH")
-            }
-            return (URL(fileURLWithPath: source), nil)
-        }
-    }
-
     /// The first line where two outputs part, recorded first.
     private func firstDifference(_ before: String, _ after: String) -> String {
         let a = before.split(separator: "\n", omittingEmptySubsequences: false)
@@ -115,23 +87,29 @@ struct ReplayCommand: AsyncParsableCommand {
     }
 }
 
-/// Gives back, action by action, what the person reviewing the recorded episode decided.
-final class RecordedReviews: ActionReviewer {
-    private let decisions: Mutex<[ReviewDecision]>
-
-    init(_ steps: [TrajectoryStep]) {
-        decisions = Mutex(steps.compactMap { step in
-            guard let action = step.action else { return nil }
-            return switch step.review {
-            case "edited": .replace(action)
-            case "skipped": .skip
-            case "quit": .quit
-            default: .run
-            }
-        })
-    }
-
-    func review(_ action: AgentAction) async -> ReviewDecision {
-        decisions.withLock { $0.isEmpty ? .run : $0.removeFirst() }
+/// The repository a trajectory's checkout came from: `--repo`, else the task it records
+/// (a suite task, or an instance of a suite or SWE-bench file with its `--repos` root), else
+/// the repository path of an older trajectory. Says what is missing when it is gone.
+func locateRepository(_ header: TrajectoryHeader, override repo: String?, cache: URL) throws -> (URL, TaskOrigin?) {
+    if let repo { return (URL(fileURLWithPath: repo), .repository(path: repo)) }
+    switch header.origin {
+    case let .repository(path)?:
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw WardenError("trajectory.source", "the repository \(path) the trajectory was made from is gone; pass --repo PATH")
+        }
+        return (URL(fileURLWithPath: path), header.origin)
+    case let origin?:
+        do { return (try TaskSuite.task(at: origin, cache: cache).repository, origin) } catch {
+            throw WardenError("trajectory.source", "the trajectory's task cannot be found again (\(error)); pass --repo PATH")
+        }
+    case nil:
+        guard let source = header.sourceRepository else {
+            throw WardenError("trajectory.source", "the trajectory names no source repository; pass --repo PATH")
+        }
+        if isTaskDirectory(source) { return (try TaskSuite.task(at: .taskDirectory(path: source), cache: cache).repository, nil) }
+        guard FileManager.default.fileExists(atPath: source) else {
+            throw WardenError("trajectory.source", "the source repository \(source) is gone; pass --repo PATH")
+        }
+        return (URL(fileURLWithPath: source), nil)
     }
 }

@@ -84,42 +84,17 @@ struct SolveCommand: AsyncParsableCommand {
             scoreOutput: output.appendingPathComponent("score"), reviewer: confirm ? TerminalReviewer() : nil,
             modelName: client.name, wardenVersion: WardenVersion.current)
         let episode = try await Episode.prepare(spec, trajectory: output.appendingPathComponent("trajectory.jsonl"))
-        let loop = AgentLoop(model: client, episode: episode, onEvent: EpisodePrinter(quiet: quiet).show)
         writeStandardError("warden solve: \(task.instanceID) with \(client.name), protocol \(configuration.protocol); trajectory in \(episode.trajectoryURL.path)\n")
-
-        // Ctrl-C and SIGTERM cancel the episode; it still writes its final record.
-        let running = Task { try await loop.run() }
-        let signals = SignalCancellation { running.cancel() }
-        defer { signals.stop() }
-        let result = await running.result
-        for problem in await episode.close() { writeStandardError("warden solve: \(problem)\n") }
-        await shutdown(client)
-        let final = try result.get()
-        if scored {
-            if let score = final.score {
-                writeStandardError("warden solve: \(score.resolved ? "RESOLVED" : "not resolved")"
-                    + " (\(score.resolution?.rawValue ?? score.error ?? "no grade")); logs in \(output.appendingPathComponent("score").path)\n")
-            } else {
-                writeStandardError("warden solve: scoring failed: \(final.scoreError ?? "no score")\n")
-            }
-        }
-
+        let final = try await runInteractively(episode, model: client, quiet: quiet, output: output, command: "solve")
         let patch = final.submission ?? final.finalDiff
-        try Data(patch.utf8).write(to: output.appendingPathComponent("patch.diff"))
         writeStandardOutput(patch)
-        writeStandardError("\nwarden solve: \(final.exitStatus.rawValue) after \(final.steps) steps"
-            + (final.detail.map { " (\($0))" } ?? "") + "; patch in \(output.appendingPathComponent("patch.diff").path)\n")
         if apply && !patch.isEmpty {
             let applyState = work.appendingPathComponent("apply-state")
             try FileManager.default.createDirectory(at: applyState, withIntermediateDirectories: true)
             try WorkspaceTracker(checkout: repository, stateDirectory: applyState).apply(patch: patch)
             writeStandardError("warden solve: applied the patch to \(repository.path)\n")
         }
-        switch final.exitStatus {
-        case .submitted: return
-        case .cancelled: throw ExitCode(130)
-        default: throw ExitCode(1)
-        }
+        try exitStatusCode(for: final)
     }
 
     /// The suite task named on the command line, or an issue on the user's repository.
@@ -151,6 +126,39 @@ struct SolveCommand: AsyncParsableCommand {
         }
         return (TaskInstance(instanceID: repository.lastPathComponent + "-issue", problemStatement: problem,
                              repo: repository.path, goldPatch: gold), repository, .repository(path: repository.path))
+    }
+}
+
+/// Runs an episode at the terminal (`solve`, `fork`): Ctrl-C and SIGTERM cancel it and it still
+/// writes its final record; then the jail is closed, the patch written to `output/patch.diff`,
+/// and the ending and score reported.
+func runInteractively(_ episode: Episode, model: any ModelClient, quiet: Bool, output: URL, command: String) async throws -> TrajectoryFinal {
+    let running = Task { try await AgentLoop(model: model, episode: episode, onEvent: EpisodePrinter(quiet: quiet).show).run() }
+    let signals = SignalCancellation { running.cancel() }
+    defer { signals.stop() }
+    let result = await running.result
+    for problem in await episode.close() { writeStandardError("warden \(command): \(problem)\n") }
+    await shutdown(model)
+    let final = try result.get()
+    if let score = final.score {
+        writeStandardError("warden \(command): \(score.resolved ? "RESOLVED" : "not resolved")"
+            + " (\(score.resolution?.rawValue ?? score.error ?? "no grade")); logs in \(output.appendingPathComponent("score").path)\n")
+    } else if let problem = final.scoreError {
+        writeStandardError("warden \(command): scoring failed: \(problem)\n")
+    }
+    let patchURL = output.appendingPathComponent("patch.diff")
+    try Data((final.submission ?? final.finalDiff).utf8).write(to: patchURL)
+    writeStandardError("\nwarden \(command): \(final.exitStatus.rawValue) after \(final.steps) steps"
+        + (final.detail.map { " (\($0))" } ?? "") + "; patch in \(patchURL.path)\n")
+    return final
+}
+
+/// The process's exit for an episode's ending: 0 when it submitted, 130 when interrupted, else 1.
+func exitStatusCode(for final: TrajectoryFinal) throws {
+    switch final.exitStatus {
+    case .submitted: return
+    case .cancelled: throw ExitCode(130)
+    default: throw ExitCode(1)
     }
 }
 

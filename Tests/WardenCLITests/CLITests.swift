@@ -373,6 +373,39 @@ struct RunCLITests {
         #expect(a["exit_statuses"] as? [String: Int] == b["exit_statuses"] as? [String: Int])
     }
 
+    @Test("a run's trajectory replays with no flags, and a fork from step 1 leaves its parent untouched")
+    func replayAndForkFromRunDirectory() throws {
+        let root = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let run = root.appendingPathComponent("run")
+        #expect(try CLITests.warden(["run", "Tasks/starter", "--filter", "strutil", "--model", "oracle", "--out", run.path]).status == 0)
+        // The run's materialized repositories are gone; the trajectory says where the task is.
+        let parent = run.appendingPathComponent("trajectories/warden__strutil-1/1.jsonl")
+        let recorded = try Data(contentsOf: parent)
+        let replayed = try CLITests.warden(["replay", parent.path])
+        #expect(replayed.status == 0, "\(replayed.stdout)\(replayed.stderr)")
+        #expect(replayed.stdout.hasSuffix("0 of 3 steps differ\n"))
+
+        // Step 1 wrote the gold patch to /tmp; the fork takes another way from there.
+        let responses = root.appendingPathComponent("responses.json")
+        try #"["<tool: bash>\necho forked > FORKED.txt\n</tool>", "<tool: submit>\n</tool>"]"#.write(to: responses, atomically: true, encoding: .utf8)
+        let out = root.appendingPathComponent("fork")
+        let forked = try CLITests.warden(["fork", parent.path, "--step", "1", "--model", "replay:\(responses.path)", "--out", out.path, "--quiet"])
+        #expect(forked.status == 0, "\(forked.stderr)")
+        #expect(forked.stderr.contains("not resolved"))
+        #expect(try Data(contentsOf: parent) == recorded)
+        let lines = try String(contentsOf: out.appendingPathComponent("trajectory.jsonl"), encoding: .utf8).split(separator: "\n")
+        let header = try #require(try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
+        let lineage = try #require(header["parent"] as? [String: Any])
+        #expect(lineage["step"] as? Int == 1)
+        #expect(lineage["trajectory"] as? String == parent.path)
+        // The recorded step 1, then the fork's two steps, then the final record.
+        #expect(lines.count == 5)
+        let patch = try String(contentsOf: out.appendingPathComponent("patch.diff"), encoding: .utf8)
+        #expect(patch.contains("FORKED.txt"))
+        #expect(!patch.contains("strutil/"), "the gold patch was only written to /tmp at step 1, never applied")
+    }
+
     @Test("a torn last line left by a kill is cut off on resume, and its attempt is redone")
     func tornLastLine() throws {
         let root = try Self.scratch()
