@@ -1,0 +1,96 @@
+import Agent
+import Foundation
+import Sandbox
+import Scoring
+import Tasks
+import Testing
+import WardenCore
+
+/// The Episode driven step by step, as a trainer or the environment server drives it.
+@Suite("Episode: reset, step, rewards and fork")
+struct EpisodeTests {
+    /// The starter calcly task prepared as an episode, scored by its hidden tests.
+    static func starterEpisode(in scratch: URL, rewards: RewardScheme = .plusMinusOne) async throws -> (Episode, TaskInstance) {
+        let task = try #require(try TaskSuite.load(repositoryRoot.appendingPathComponent("Tasks/starter/warden__calcly-1").path,
+                                                   cache: scratch.appendingPathComponent("repos")).tasks.first)
+        let evaluator = Evaluator(profile: try SandboxProfile.load(repositoryRoot.appendingPathComponent("Sandboxes/tests.json").path), workRoot: scratch)
+        let spec = EpisodeSpec(task: task.instance, repository: task.repository, origin: task.origin, configuration: AgentConfiguration(),
+                               profile: try SandboxProfile.load(repositoryRoot.appendingPathComponent("Sandboxes/agent.json").path),
+                               workDirectory: scratch.appendingPathComponent("episode-\(UUID().uuidString)"), evaluator: evaluator,
+                               rewards: rewards, modelName: "trainer", wardenVersion: "test")
+        return (try await Episode.prepare(spec, trajectory: scratch.appendingPathComponent("\(UUID().uuidString).jsonl")), task.instance)
+    }
+
+    @Test("the gold patch through step() reaches reward +1; an empty submission gets -1 (0 with the 1/0 scheme)")
+    func rewards() async throws {
+        let scratch = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("warden-episode-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let handler = CWMProtocol()
+
+        let (solved, task) = try await Self.starterEpisode(in: scratch)
+        let opening = try await solved.reset()
+        #expect(opening.map(\.role) == [.system, .user])
+        #expect(opening[1].content.contains("2 ** 3 ** 2"))
+        let gold = try #require(task.goldPatch)
+        let write = try await solved.step(handler.render(.create(path: "/tmp/gold.patch", content: gold), callID: ""))
+        #expect(!write.done && write.reward == nil && write.info.exitCode == 0)
+        let apply = try await solved.step(handler.render(.bash(command: "git apply /tmp/gold.patch"), callID: ""))
+        #expect(apply.info.changes.map(\.path) == ["calcly/parser.py"])
+        let submit = try await solved.step(handler.render(.submit(path: nil), callID: ""))
+        #expect(submit.done)
+        #expect(submit.reward == 1)
+        #expect(submit.info.exitStatus == .submitted)
+        #expect(submit.info.score?.resolved == true)
+        #expect(submit.info.envError == nil)
+        #expect(try await solved.nextRequest() == nil)
+        await #expect(throws: WardenError.self) { try await solved.step(handler.render(.bash(command: "true"), callID: "")) }
+        #expect(await solved.close().isEmpty)
+
+        for (scheme, expected) in [(RewardScheme.plusMinusOne, -1.0), (.oneZero, 0.0)] {
+            let (empty, _) = try await Self.starterEpisode(in: scratch, rewards: scheme)
+            try await empty.reset()
+            // CWM refuses an empty no-argument submit; a patch file that is an empty diff header is accepted and fails.
+            _ = try await empty.step(handler.render(.bash(command: "printf 'diff --git a/x b/x\\n' > /tmp/empty.patch"), callID: ""))
+            let result = try await empty.step(handler.render(.submit(path: "/tmp/empty.patch"), callID: ""))
+            #expect(result.done)
+            #expect(result.reward == expected)
+            #expect(result.info.score?.resolved == false)
+            #expect(await empty.close().isEmpty)
+        }
+    }
+
+    @Test("a fork from step 1 followed by another action leaves the parent's trajectory and checkout untouched")
+    func forkIsolation() async throws {
+        let fixture = try EpisodeFixture()
+        defer { fixture.cleanup() }
+        let parent = try await fixture.prepare()
+        try await parent.reset()
+        let handler = CWMProtocol()
+        _ = try await parent.step(handler.render(.bash(command: "echo one > one.txt && mkdir -p sub"), callID: ""))
+        _ = try await parent.step(handler.render(.bash(command: "echo two > two.txt"), callID: ""))
+        let recorded = try Data(contentsOf: fixture.trajectoryURL)
+        let parentMessages = await parent.messages
+
+        let childRoot = fixture.root.appendingPathComponent("child")
+        let child = try await parent.fork(at: 1, workDirectory: childRoot, trajectory: fixture.root.appendingPathComponent("child.jsonl"))
+        #expect(FileManager.default.fileExists(atPath: child.checkout.appendingPathComponent("one.txt").path))
+        #expect(!FileManager.default.fileExists(atPath: child.checkout.appendingPathComponent("two.txt").path))
+        // The conversation up to step 1: system, user, the response, its observation.
+        #expect(await child.messages == Array(parentMessages.prefix(4)))
+        let result = try await child.step(handler.render(.bash(command: "echo three > three.txt; rm one.txt; ls"), callID: ""))
+        #expect(result.info.step == 2)
+        #expect(Set(result.info.changes.map(\.path)) == ["three.txt", "one.txt"])
+
+        #expect(try Data(contentsOf: fixture.trajectoryURL) == recorded)
+        #expect(await parent.messages == parentMessages)
+        let parentFiles = try FileManager.default.contentsOfDirectory(atPath: fixture.checkout.path).filter { !$0.hasPrefix(".") }
+        #expect(Set(parentFiles) == ["app.py", "README.md", "one.txt", "two.txt", "sub"])
+        let header = try Trajectory.read(fixture.root.appendingPathComponent("child.jsonl")).header
+        #expect(header.parent == EpisodeParent(trajectory: fixture.trajectoryURL.path, step: 1))
+        #expect(await child.close().isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: childRoot.path))
+        await #expect(throws: WardenError.self) {
+            try await parent.fork(at: 3, workDirectory: fixture.root.appendingPathComponent("bad"), trajectory: fixture.root.appendingPathComponent("bad.jsonl"))
+        }
+    }
+}
