@@ -301,19 +301,19 @@ public actor Episode {
         consecutiveFormatErrors = 0
 
         // A person may review the action first.
-        var review: String?
+        var review: ReviewOutcome?
         if let reviewer = spec.reviewer {
             switch await reviewer.review(action) {
             case .run: break
-            case let .replace(replacement): action = replacement; review = "edited"
-            case .skip: review = "skipped"
-            case .quit: review = "quit"
+            case let .replace(replacement): action = replacement; review = .edited
+            case .skip: review = .skipped
+            case .quit: review = .quit
             }
         }
 
         // Run it in the jail, then record what changed through libgit2.
         let outcome: ToolOutcome
-        if review == "skipped" || review == "quit" {
+        if review == .skipped || review == .quit {
             outcome = ToolOutcome(body: "The operator skipped this action.", toolOutput: nil, durationMs: 0, cancelled: false)
         } else {
             let remaining = deadline - clock.now
@@ -337,14 +337,14 @@ public actor Episode {
         messages += observation
         try record(TrajectoryStep(
             index: index, startedAt: stepStarted, endedAt: timestamp(), response: response, reasoning: reasoning,
-            action: action, review: review, observation: observation, command: outcome.command,
+            action: action, review: review, observation: observation, observationBody: outcome.body, budget: budget, command: outcome.command,
             toolOutput: outcome.toolOutput, exitCode: outcome.exitCode, durationMs: outcome.durationMs,
             cwd: environment.shell.cwd, submission: outcome.submission, changes: snapshot.sincePrevious, treeID: snapshot.treeID,
             gitignoreChanged: snapshot.gitignoreChanged))
         let info = EpisodeStepInfo(step: index, exitCode: outcome.exitCode, changes: snapshot.sincePrevious)
 
         // Whether the episode goes on.
-        if review == "quit" {
+        if review == .quit {
             try await finish(.cancelled, "the operator quit")
         } else if outcome.cancelled || Task.isCancelled {
             try await finish(.cancelled, "interrupted")
@@ -543,10 +543,10 @@ public final class RecordedReviews: ActionReviewer {
         decisions = Mutex(steps.compactMap { step in
             guard let action = step.action else { return nil }
             return switch step.review {
-            case "edited": .replace(action)
-            case "skipped": .skip
-            case "quit": .quit
-            default: .run
+            case .edited?: .replace(action)
+            case .skipped?: .skip
+            case .quit?: .quit
+            case nil: .run
             }
         })
     }

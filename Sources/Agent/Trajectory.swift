@@ -58,10 +58,14 @@ public struct TrajectoryStep: Sendable, Codable, Hashable {
     public var reasoning: String?
     public var action: AgentAction?
     public var formatError: String?
-    /// Set when a person reviewing with --confirm edited or skipped the model's action.
-    public var review: String?
+    /// Set when a person reviewing with --confirm edited, skipped or quit at the model's action.
+    public var review: ReviewOutcome?
     /// The messages added after the response, exactly as the model will see them.
     public var observation: [ChatMessage]
+    /// What the observation was rendered from: the action's result before the protocol wrapped
+    /// it, and the budget it showed. An export in another protocol renders from these.
+    public var observationBody: String?
+    public var budget: Budget?
     /// The command's result with its full output (capped high), for bash actions.
     public var command: CommandResult?
     /// What a non-bash tool reported (edit applied, file exists, submission read).
@@ -75,6 +79,11 @@ public struct TrajectoryStep: Sendable, Codable, Hashable {
     public var changes: [FileChange]
     public var treeID: String?
     public var gitignoreChanged: Bool
+}
+
+/// What a person reviewing actions did with one; recorded with the step.
+public enum ReviewOutcome: String, Sendable, Codable, Hashable {
+    case edited, skipped, quit
 }
 
 /// The last line: how the episode ended and what it produced.

@@ -100,7 +100,7 @@ public struct Evaluator: Sendable {
         let hasPatch = !modelPatch.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
         let testFiles = PatchPaths.touched(by: task.testPatch ?? "")
         let command = try testCommand(for: task, testFiles: testFiles, checkout: checkout)
-        let parser = LogParser(rawValue: task.logParser ?? "pytest") ?? .pytest
+        let parser = task.logParser ?? .pytest
         let nonce = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
         let applyScript = hasPatch ? Self.applyScript(modelPatch: modelPatch) : ""
         let testScript = Self.testScript(testPatch: task.testPatch ?? "", testCommand: command, parser: parser, nonce: nonce)

@@ -137,11 +137,18 @@ enum TaskFields {
         case .array?: setup = try list("setup")
         default: throw TaskFieldError("setup must be a command or a list of commands")
         }
+        let parser = try string("log_parser")
+        let logParser = try parser.map { name in
+            guard let known = LogParser(rawValue: name) else {
+                throw TaskFieldError("log_parser \"\(name)\" is unknown; expected one of \(LogParser.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return known
+        }
         return TaskInstance(
             instanceID: id, problemStatement: problem, hintsText: try string("hints_text"), repo: try string("repo"),
             baseCommit: try string("base_commit"), goldPatch: try string("patch"), testPatch: try string("test_patch"),
             failToPass: try list("FAIL_TO_PASS"), passToPass: try list("PASS_TO_PASS"), testCommand: try string("test_cmd"),
-            logParser: try string("log_parser"), timeoutSeconds: timeout, setup: setup,
+            logParser: logParser, timeoutSeconds: timeout, setup: setup,
             extra: row.filter { !known.contains($0.key) })
     }
 }

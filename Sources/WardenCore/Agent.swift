@@ -53,7 +53,7 @@ public struct TaskInstance: Sendable, Codable, Hashable {
     /// to the files the test patch touches), the log parser's name, its timeout, and set-up
     /// commands run with the set-up profile before the agent starts.
     public var testCommand: String?
-    public var logParser: String?
+    public var logParser: LogParser?
     public var timeoutSeconds: Double?
     public var setup: [String]
     /// Every other field of the row, kept as it was.
@@ -61,7 +61,7 @@ public struct TaskInstance: Sendable, Codable, Hashable {
 
     public init(instanceID: String, problemStatement: String, hintsText: String? = nil, repo: String? = nil,
                 baseCommit: String? = nil, goldPatch: String? = nil, testPatch: String? = nil,
-                failToPass: [String] = [], passToPass: [String] = [], testCommand: String? = nil, logParser: String? = nil,
+                failToPass: [String] = [], passToPass: [String] = [], testCommand: String? = nil, logParser: LogParser? = nil,
                 timeoutSeconds: Double? = nil, setup: [String] = [], extra: [String: JSONValue] = [:]) {
         self.instanceID = instanceID
         self.problemStatement = problemStatement
@@ -106,4 +106,26 @@ public enum TaskOrigin: Sendable, Codable, Hashable {
     case suiteFile(path: String, instanceID: String, repos: String?)
     /// A repository on disk (`warden solve --repo`), checked out at the header's base commit.
     case repository(path: String)
+}
+
+/// The test-log formats Warden can read; raw values are the `log_parser` names used in task files.
+public enum LogParser: String, CaseIterable, Sendable, Codable {
+    /// `pytest -rA` short test summary lines, read the way SWE-bench 5.x reads them.
+    case pytest
+    /// `python -m unittest -v` result lines.
+    case unittest
+    /// `go test -v` `--- PASS:` / `--- FAIL:` / `--- SKIP:` lines.
+    case gotest
+    /// `go test -json` event lines.
+    case gotestJSON = "gotest-json"
+    /// `cargo test` lines `test path::name ... ok`.
+    case cargo
+    /// `node --test` output: TAP (the reporter when stdout is not a terminal) or the spec reporter.
+    case node
+    /// TAP 13/14 from any producer, including `prove -v`.
+    case tap
+    /// `swift test` output: XCTest `Test Case '...' passed` lines and Swift Testing `✔ Test ...` lines.
+    case xctest
+    /// JUnit XML (including pytest's `--junitxml`), possibly surrounded by other output.
+    case junit
 }

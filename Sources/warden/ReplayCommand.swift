@@ -51,7 +51,7 @@ struct ReplayCommand: AsyncParsableCommand {
                 continue
             }
             _ = try await episode.step(step.response)
-            guard let action = step.action, step.review != "skipped", step.review != "quit",
+            guard let action = step.action, step.review != .skipped, step.review != .quit,
                   let replayed = await episode.steps.last else { continue }
             compared += 1
             var differences: [String] = []

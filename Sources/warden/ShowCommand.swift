@@ -39,7 +39,7 @@ struct ShowCommand: ParsableCommand {
                 continue
             }
             if let action = step.action { text += describe(action) + "\n" }
-            if let review = step.review { text += "  (\(review) by the operator)\n" }
+            if let review = step.review { text += "  (\(review.rawValue) by the operator)\n" }
             let output = step.command?.combined.text ?? step.toolOutput ?? ""
             let outputLines = output.split(separator: "\n", omittingEmptySubsequences: false)
             text += outputLines.prefix(lines).joined(separator: "\n") + "\n"

@@ -202,7 +202,7 @@ struct EpisodePrinter: Sendable {
             return
         }
         if let action = step.action { text += "\n" + describe(action) }
-        if let review = step.review { text += "\n  (\(review) by the operator)" }
+        if let review = step.review { text += "\n  (\(review.rawValue) by the operator)" }
         let output = step.command?.combined.text ?? step.toolOutput ?? ""
         let lines = output.split(separator: "\n", omittingEmptySubsequences: false)
         text += "\n" + lines.prefix(15).joined(separator: "\n")

@@ -161,7 +161,7 @@ struct TasksCommand: AsyncParsableCommand {
                 let instance = task.instance
                 text += instance.instanceID.padding(toLength: width, withPad: " ", startingAt: 0)
                 text += "  " + String((instance.baseCommit ?? "?").prefix(12))
-                text += "  " + String(format: "%3d  %3d  ", instance.failToPass.count, instance.passToPass.count) + (instance.logParser ?? "pytest") + "\n"
+                text += "  " + String(format: "%3d  %3d  ", instance.failToPass.count, instance.passToPass.count) + (instance.logParser ?? .pytest).rawValue + "\n"
             }
             text += "\(suite.tasks.count) tasks" + (suite.problems.isEmpty ? "" : ", \(suite.problems.count) could not be loaded") + "\n"
             writeStandardOutput(text)

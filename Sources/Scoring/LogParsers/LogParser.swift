@@ -1,24 +1,4 @@
-/// The test-log formats Warden can read; raw values are the `log_parser` names used in task files.
-public enum LogParser: String, CaseIterable, Sendable, Codable {
-    /// `pytest -rA` short test summary lines, read the way SWE-bench 5.x reads them.
-    case pytest
-    /// `python -m unittest -v` result lines.
-    case unittest
-    /// `go test -v` `--- PASS:` / `--- FAIL:` / `--- SKIP:` lines.
-    case gotest
-    /// `go test -json` event lines.
-    case gotestJSON = "gotest-json"
-    /// `cargo test` lines `test path::name ... ok`.
-    case cargo
-    /// `node --test` output: TAP (the reporter when stdout is not a terminal) or the spec reporter.
-    case node
-    /// TAP 13/14 from any producer, including `prove -v`.
-    case tap
-    /// `swift test` output: XCTest `Test Case '...' passed` lines and Swift Testing `✔ Test ...` lines.
-    case xctest
-    /// JUnit XML (including pytest's `--junitxml`), possibly surrounded by other output.
-    case junit
-}
+import WardenCore
 
 extension LogParser {
     /// The statuses `log` reports, by test id. Never fails: text the parser does not recognise is
