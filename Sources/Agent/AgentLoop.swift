@@ -54,24 +54,15 @@ public struct AgentLoop: Sendable {
         let started = clock.now
         let deadline = started + .seconds(limits.wallTimeSeconds)
 
-        // 1. The opening prompt.
-        let values = [
-            "problem_statement": task.problemStatement,
-            "hints": task.hintsText.map { $0.isEmpty ? "" : "\nHints:\n\($0)\n" } ?? "",
-            "repo_path": environment.shell.configuration.checkout,
-            "command_timeout": String(Int(limits.commandTimeoutSeconds)),
-            "max_steps": String(limits.maxSteps),
-            "submit_rule": configuration.submitRule,
-        ]
-        let system = Templates.render(try Templates.load(configuration.templates.system, builtIn: "\(protocolHandler.name).system"), values)
-        let instance = Templates.render(try Templates.load(configuration.templates.instance, builtIn: protocolHandler.instanceTemplateName), values)
-        let formatErrorTemplate = try Templates.load(configuration.templates.formatError, builtIn: protocolHandler.formatErrorTemplateName)
-        var messages = [ChatMessage(role: .system, content: system), ChatMessage(role: .user, content: instance)]
+        // 1. The opening prompt, the issue text cut to the prompt budget.
+        let opening = try OpeningPrompt(task: task, checkout: environment.shell.configuration.checkout, configuration: configuration, protocol: protocolHandler)
+        var messages = opening.messages
         try writer.append(TrajectoryHeader(
             wardenVersion: wardenVersion, startedAt: timestamp(), task: task, sourceRepository: sourceRepository,
             baseCommit: environment.tracker.baseCommitID, baseTree: environment.tracker.baseTreeID,
             checkout: environment.shell.configuration.checkout, sandboxProfile: environment.shell.configuration.profile.name,
-            model: model.name, configuration: configuration, messages: messages, tools: protocolHandler.tools))
+            model: model.name, configuration: configuration, messages: messages, tools: protocolHandler.tools,
+            promptTruncation: opening.truncation))
 
         var steps = 0, formatErrors = 0, consecutiveFormatErrors = 0
         var promptTokens = 0, completionTokens = 0, contextTokens = 0
@@ -136,7 +127,7 @@ public struct AgentLoop: Sendable {
                 formatErrors += 1
                 consecutiveFormatErrors += 1
                 let feedback = protocolHandler.formatFeedback(
-                    Templates.render(formatErrorTemplate, ["error": problem, "format_reminder": protocolHandler.formatReminder]), turn: turn)
+                    Templates.render(opening.formatErrorTemplate, ["error": problem, "format_reminder": protocolHandler.formatReminder]), turn: turn)
                 messages += feedback
                 let step = TrajectoryStep(index: steps, startedAt: stepStarted, endedAt: timestamp(), response: response,
                                           reasoning: reasoning, formatError: problem, observation: feedback, durationMs: 0,
