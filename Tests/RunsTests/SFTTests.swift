@@ -451,6 +451,7 @@ struct SFTTests {
             #expect(messages.count >= 2 && messages[messages.count - 2].role != "assistant", "\(format): the submission's observation is missing")
             #expect(!messages.contains { $0.content.contains("could not be used") }, "\(format): the final reply was fed back as a format error")
         }
+        #expect(SFTRenderer.cwmMessages(cwmRule).last?.content == summary, "the final reply is no format error")
 
         // A run a limit ended (kept with --keep-limits) ends at its last call, not at its output.
         let limited = try trajectory(status: .stepLimit, actions: [.bash(command: "ls"), .bash(command: "pytest")])
