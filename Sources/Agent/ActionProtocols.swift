@@ -411,32 +411,3 @@ public struct ToolsProtocol: ActionProtocol {
         return ModelResponse(content: "", toolCalls: [ToolCall(id: callID, name: action.toolName, arguments: json)], finishReason: "tool_calls")
     }
 }
-
-// MARK: - Templates
-
-/// The prompt templates shipped in `Sources/Agent/Templates`, and `{{name}}` substitution.
-public enum Templates {
-    public static func builtIn(_ name: String) -> String {
-        guard let url = Bundle.module.url(forResource: name, withExtension: "txt", subdirectory: "Templates"),
-              let text = try? String(contentsOf: url, encoding: .utf8) else {
-            return "(missing built-in template \(name))"
-        }
-        return text
-    }
-
-    /// Reads a user's template file, or the built-in one.
-    public static func load(_ path: String?, builtIn name: String) throws -> String {
-        guard let path else { return builtIn(name) }
-        do {
-            return try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw WardenError("config.template", "cannot read the template: \(error.localizedDescription)", context: path)
-        }
-    }
-
-    public static func render(_ template: String, _ values: [String: String]) -> String {
-        var text = template
-        for (key, value) in values { text = text.replacingOccurrences(of: "{{\(key)}}", with: value) }
-        return text
-    }
-}

@@ -58,16 +58,34 @@ public struct AgentConfiguration: Sendable, Codable, Hashable {
     public var templates: Templates
     /// The sandbox profile for the agent's commands.
     public var sandboxProfile: String
+    /// Estimated tokens the task message (the rendered instance template) may have; a longer
+    /// issue text is cut from the left, as CWM does. Nil is the protocol's default
+    /// (`defaultPromptBudget`), 0 is no budget.
+    public var promptBudgetTokens: Int?
 
     public init(protocol: String = "cwm", limits: Limits = Limits(), observationCharacters: Int = 10_000,
-submitEndsEpisode: Bool = true, templates: Templates = Templates(),
-                sandboxProfile: String = "agent") {
+                submitEndsEpisode: Bool = true, templates: Templates = Templates(),
+                sandboxProfile: String = "agent", promptBudgetTokens: Int? = nil) {
         self.protocol = `protocol`
         self.limits = limits
         self.observationCharacters = observationCharacters
         self.submitEndsEpisode = submitEndsEpisode
         self.templates = templates
         self.sandboxProfile = sandboxProfile
+        self.promptBudgetTokens = promptBudgetTokens
+    }
+
+    /// The prompt budget a protocol has when none is configured: CWM's `max_prompt_len`
+    /// (8,192 tokens) for `cwm`; none for `tools` and `fenced`, whose reference harnesses
+    /// (mini-swe-agent, SWE-agent) send the issue whole, so their results stay comparable.
+    public static func defaultPromptBudget(protocol name: String) -> Int? {
+        name == "cwm" ? 8_192 : nil
+    }
+
+    /// The prompt budget in effect: the configured one, else the protocol's; nil for none.
+    public var promptBudget: Int? {
+        guard let promptBudgetTokens else { return Self.defaultPromptBudget(protocol: `protocol`) }
+        return promptBudgetTokens > 0 ? promptBudgetTokens : nil
     }
 
     /// What ends the episode, in the prompt's words (the `{{submit_rule}}` template value).
@@ -106,6 +124,7 @@ submitEndsEpisode: Bool = true, templates: Templates = Templates(),
             case "protocol": configuration.protocol = try string(value, key)
             case "observation_characters": configuration.observationCharacters = Int(try number(value, key))
             case "sandbox_profile": configuration.sandboxProfile = try string(value, key)
+            case "prompt_budget_tokens": configuration.promptBudgetTokens = Int(try number(value, key))
             case "submit_ends_episode":
                 guard case let .bool(flag) = value else { throw fail(key, "must be true or false") }
                 configuration.submitEndsEpisode = flag

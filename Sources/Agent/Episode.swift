@@ -112,7 +112,9 @@ public actor Episode {
     private let tracker: WorkspaceTracker
     private let writer: TrajectoryWriter
     private let handler: any ActionProtocol
-    private let formatErrorTemplate: String
+    /// The opening messages and the checked format-error template, rendered at set-up so a
+    /// template error comes before any model call.
+    private let opening: OpeningPrompt
     private let clock = ContinuousClock()
     private var started: ContinuousClock.Instant
     private var deadline: ContinuousClock.Instant
@@ -138,7 +140,7 @@ public actor Episode {
         self.tracker = environment.tracker
         self.writer = writer
         handler = try actionProtocol(named: spec.configuration.protocol)
-        formatErrorTemplate = try Templates.load(spec.configuration.templates.formatError, builtIn: handler.formatErrorTemplateName)
+        opening = try OpeningPrompt(task: spec.task, checkout: environment.shell.configuration.checkout, configuration: spec.configuration, protocol: handler)
         started = clock.now
         deadline = started + .seconds(spec.configuration.limits.wallTimeSeconds)
     }
@@ -185,21 +187,10 @@ public actor Episode {
     @discardableResult
     public func reset() throws -> [ChatMessage] {
         guard header == nil else { return messages }
-        let limits = spec.configuration.limits
-        let values = [
-            "problem_statement": spec.task.problemStatement,
-            "hints": spec.task.hintsText.map { $0.isEmpty ? "" : "\nHints:\n\($0)\n" } ?? "",
-            "repo_path": environment.shell.configuration.checkout,
-            "command_timeout": String(Int(limits.commandTimeoutSeconds)),
-            "max_steps": String(limits.maxSteps),
-            "submit_rule": spec.configuration.submitRule,
-        ]
-        let system = Templates.render(try Templates.load(spec.configuration.templates.system, builtIn: "\(handler.name).system"), values)
-        let instance = Templates.render(try Templates.load(spec.configuration.templates.instance, builtIn: handler.instanceTemplateName), values)
-        return try begin(with: [ChatMessage(role: .system, content: system), ChatMessage(role: .user, content: instance)])
+        return try begin(with: opening.messages, truncation: opening.truncation)
     }
 
-    private func begin(with opening: [ChatMessage]) throws -> [ChatMessage] {
+    private func begin(with opening: [ChatMessage], truncation: PromptTruncation?) throws -> [ChatMessage] {
         started = clock.now
         deadline = started + .seconds(spec.configuration.limits.wallTimeSeconds)
         messages = opening
@@ -207,7 +198,8 @@ public actor Episode {
             wardenVersion: spec.wardenVersion, startedAt: timestamp(), task: spec.task, sourceRepository: spec.repository.path,
             origin: spec.origin, parent: spec.parent, baseCommit: tracker.baseCommitID, baseTree: tracker.baseTreeID,
             checkout: environment.shell.configuration.checkout, sandboxProfile: environment.shell.configuration.profile.name,
-            model: spec.modelName, configuration: spec.configuration, messages: opening, tools: handler.tools)
+            model: spec.modelName, configuration: spec.configuration, messages: opening, tools: handler.tools,
+            promptTruncation: truncation)
         try writer.append(header)
         self.header = header
         return opening
@@ -285,7 +277,7 @@ public actor Episode {
             formatErrors += 1
             consecutiveFormatErrors += 1
             let feedback = handler.formatFeedback(
-                Templates.render(formatErrorTemplate, ["error": problem, "format_reminder": handler.formatReminder]), turn: turn)
+                Templates.render(opening.formatErrorTemplate, ["error": problem, "format_reminder": handler.formatReminder]), turn: turn)
             messages += feedback
             try record(TrajectoryStep(index: index, startedAt: stepStarted, endedAt: timestamp(), response: response,
                                       reasoning: reasoning, formatError: problem, observation: feedback, durationMs: 0,
@@ -438,12 +430,12 @@ public actor Episode {
         spec.workDirectory = workDirectory
         spec.parent = EpisodeParent(trajectory: trajectoryURL.path, step: step)
         if let model { spec.modelName = model }
-        return try await fork(at: step, spec: spec, trajectory: trajectory, opening: header.messages, history: steps)
+        return try await fork(at: step, spec: spec, trajectory: trajectory, header: header, history: steps)
     }
 
     /// Forks with the conversation of `history` (this episode's steps, or the recorded steps it
     /// reproduced), taking the files from this episode's snapshot at `step`.
-    private func fork(at step: Int, spec: EpisodeSpec, trajectory: URL, opening: [ChatMessage], history: [TrajectoryStep]) async throws -> Episode {
+    private func fork(at step: Int, spec: EpisodeSpec, trajectory: URL, header: TrajectoryHeader, history: [TrajectoryStep]) async throws -> Episode {
         guard (0...min(steps.count, history.count)).contains(step) else {
             throw WardenError("episode.fork", "step \(step) is not in 0...\(min(steps.count, history.count))", context: trajectoryURL.path)
         }
@@ -451,7 +443,7 @@ public actor Episode {
         let patch = try tree.map { try tracker.diffData(of: $0) } ?? Data()
         let child = try await Episode.prepare(spec, trajectory: trajectory)
         do {
-            try await child.resume(opening: opening, steps: Array(history.prefix(step)), patch: patch, tree: tree)
+            try await child.resume(header: header, steps: Array(history.prefix(step)), patch: patch, tree: tree)
         } catch {
             throw await child.closing(after: error)
         }
@@ -488,7 +480,7 @@ public actor Episode {
             }
             var spec = spec
             spec.parent = EpisodeParent(trajectory: parentURL.path, step: step)
-            let child = try await source.fork(at: step, spec: spec, trajectory: trajectory, opening: recorded.header.messages, history: recorded.steps)
+            let child = try await source.fork(at: step, spec: spec, trajectory: trajectory, header: recorded.header, history: recorded.steps)
             try await closeSource()
             return child
         } catch {
@@ -507,18 +499,18 @@ public actor Episode {
 
     /// Brings a fresh episode to the end of `steps`: the files (a binary patch from the base to
     /// the step's tree, checked by tree id), the conversation and the counters.
-    func resume(opening: [ChatMessage], steps kept: [TrajectoryStep], patch: Data, tree: String?) throws {
+    func resume(header parent: TrajectoryHeader, steps kept: [TrajectoryStep], patch: Data, tree: String?) throws {
         if !patch.isEmpty { try tracker.apply(patchData: patch) }
         let snapshot = try tracker.snapshot()
         if let tree, snapshot.treeID != tree {
             throw WardenError("episode.fork", "the forked checkout's tree is \(snapshot.treeID), not the recorded \(tree)", context: checkout.path)
         }
-        var conversation = opening
+        var conversation = parent.messages
         for step in kept {
             conversation.append(handler.assistantMessage(step.response))
             conversation += step.observation
         }
-        _ = try begin(with: opening)
+        _ = try begin(with: parent.messages, truncation: parent.promptTruncation)
         messages = conversation
         for step in kept {
             try record(step)

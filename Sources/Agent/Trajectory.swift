@@ -24,11 +24,14 @@ public struct TrajectoryHeader: Sendable, Codable, Hashable {
     /// The conversation's opening messages (system prompt and issue), as the model saw them.
     public var messages: [ChatMessage]
     public var tools: [ToolSchema]
+    /// Set when the issue text was cut to fit the prompt budget (`messages` hold the cut text,
+    /// `task` the whole one).
+    public var promptTruncation: PromptTruncation?
 
     public init(wardenVersion: String, startedAt: String, task: TaskInstance, sourceRepository: String?, origin: TaskOrigin? = nil,
                 parent: EpisodeParent? = nil, baseCommit: String,
                 baseTree: String, checkout: String, sandboxProfile: String, model: String, configuration: AgentConfiguration,
-                messages: [ChatMessage], tools: [ToolSchema]) {
+                messages: [ChatMessage], tools: [ToolSchema], promptTruncation: PromptTruncation? = nil) {
         self.wardenVersion = wardenVersion
         self.startedAt = startedAt
         self.task = task
@@ -43,6 +46,7 @@ public struct TrajectoryHeader: Sendable, Codable, Hashable {
         self.configuration = configuration
         self.messages = messages
         self.tools = tools
+        self.promptTruncation = promptTruncation
     }
 }
 

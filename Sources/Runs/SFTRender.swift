@@ -112,10 +112,11 @@ public struct SFTRow: Sendable, Codable, Hashable {
 public enum SFTRenderer {
     /// The row for one attempt in `format`; `result` supplies the totals and the resolution.
     public static func row(_ trajectory: Trajectory, result: AttemptResult, run: String, format: SFTFormat) -> SFTRow {
-        let messages = switch format {
+        let rendered = switch format {
         case .openai: openAIMessages(trajectory)
         case .cwm: cwmMessages(trajectory)
         }
+        let messages = endingWithAssistant(rendered)
         let tools: [SFTTool]? = format == .openai && !trajectory.header.tools.isEmpty
             ? trajectory.header.tools.map { SFTTool(function: .init(name: $0.name, description: $0.description, parameters: $0.parameters)) }
             : nil
@@ -124,6 +125,16 @@ public enum SFTRenderer {
             protocol: trajectory.header.configuration.protocol, steps: result.steps, promptTokens: result.promptTokens,
             completionTokens: result.completionTokens, resolved: result.resolved, run: run,
             estimatedTokens: estimatedTokens(messages))
+    }
+
+    /// The conversation up to its last assistant turn. Trainers learn from assistant turns and
+    /// expect a row to end with one: what follows the last (the observation of the final
+    /// `submit`, or of the step a limit cut short) teaches nothing. CWM's ending (submit, its
+    /// observation, then a final reply without a tool call) keeps the submit's observation,
+    /// since the final reply follows it.
+    static func endingWithAssistant(_ messages: [SFTMessage]) -> [SFTMessage] {
+        guard let last = messages.lastIndex(where: { $0.role == "assistant" }) else { return messages }
+        return Array(messages[...last])
     }
 
     /// ceil(UTF-8 bytes / 4) of all the messages' contents, separate reasoning and tool calls.
@@ -160,7 +171,10 @@ public enum SFTRenderer {
         }
         for (step, budget) in zip(trajectory.steps, budgets(trajectory)) {
             guard let action = step.action else {
-                messages += cwmFormatError(step, ranProtocol: ranProtocol)
+                // No action and no format error: the final reply that ends a CWM-rule episode.
+                messages += step.formatError == nil
+                    ? [SFTMessage(role: "assistant", content: cwmUnparsedContent(step, ranProtocol: ranProtocol))]
+                    : cwmFormatError(step, ranProtocol: ranProtocol)
                 continue
             }
             let call = cwm.render(action, callID: "").content
@@ -180,21 +194,25 @@ public enum SFTRenderer {
 
     /// A turn that could not be parsed, kept as it happened: the raw response and the feedback.
     static func cwmFormatError(_ step: TrajectoryStep, ranProtocol: String) -> [SFTMessage] {
+        let reply = SFTMessage(role: "assistant", content: cwmUnparsedContent(step, ranProtocol: ranProtocol))
         let cwm = CWMProtocol()
         if ranProtocol == cwm.name {
-            return [SFTMessage(role: "assistant", content: step.response.content)] + step.observation.map {
-                SFTMessage(role: $0.role.rawValue, content: $0.content)
-            }
+            return [reply] + step.observation.map { SFTMessage(role: $0.role.rawValue, content: $0.content) }
         }
-        // Native tool calls written as CWM tags after the reasoning; plain text stays as it was.
-        let response = step.response
-        let separate = step.reasoning.flatMap { $0.isEmpty ? nil : $0 }
-        let content = response.toolCalls.isEmpty
-            ? (response.reasoning.map { "\($0)\n</think>\n" } ?? "") + response.content
-            : (separate.map { "\($0)\n</think>\n" } ?? "") + response.toolCalls.map { "<tool: \($0.name)>\n\($0.arguments)\n</tool>" }.joined(separator: "\n")
         let feedback = Templates.render(Templates.builtIn("format_error"),
                                         ["error": step.formatError ?? "the response could not be used", "format_reminder": cwm.formatReminder])
-        return [SFTMessage(role: "assistant", content: content), SFTMessage(role: "user", content: feedback)]
+        return [reply, SFTMessage(role: "user", content: feedback)]
+    }
+
+    /// A response that parsed to no action, in CWM's text: a cwm run's raw content; otherwise
+    /// native tool calls written as CWM tags after the reasoning, and plain text as it was.
+    static func cwmUnparsedContent(_ step: TrajectoryStep, ranProtocol: String) -> String {
+        let response = step.response
+        if ranProtocol == CWMProtocol().name { return response.content }
+        let separate = step.reasoning.flatMap { $0.isEmpty ? nil : $0 }
+        return response.toolCalls.isEmpty
+            ? (response.reasoning.map { "\($0)\n</think>\n" } ?? "") + response.content
+            : (separate.map { "\($0)\n</think>\n" } ?? "") + response.toolCalls.map { "<tool: \($0.name)>\n\($0.arguments)\n</tool>" }.joined(separator: "\n")
     }
 
     /// CWM's built-in system prompt with the values the episode used.

@@ -192,7 +192,7 @@ struct SFTTests {
         let rows = try SFTFixtures.rows(out)
         let withError = try #require(rows.first { $0["attempt"] as? Int == 4 })
         let messages = try #require(withError["messages"] as? [[String: Any]])
-        #expect(messages.map { $0["role"] as? String } == ["system", "user", "assistant", "user", "assistant", "user", "assistant", "user"])
+        #expect(messages.map { $0["role"] as? String } == ["system", "user", "assistant", "user", "assistant", "user", "assistant"])
         #expect(messages[4]["content"] as? String == "I will just talk.")
         #expect((messages[5]["content"] as? String)?.hasPrefix("FEEDBACK: FormatError: No tool calls found") == true)
     }
@@ -288,13 +288,12 @@ struct SFTTests {
         let messages = try #require(row["messages"] as? [[String: Any]])
         let roles = messages.map { $0["role"] as? String ?? "?" }
         let contents = messages.map { $0["content"] as? String ?? "?" }
-        #expect(roles == ["system", "user", "assistant", "user", "assistant", "user"])
+        #expect(roles == ["system", "user", "assistant", "user", "assistant"])
         #expect(contents == [
             "SYSTEM cwm", "Fix t.",
             "Look first.\n</think>\n<tool: bash>\nls\n</tool>",
             "<output>\nout 1\n[exit code 0, 0.01 s]\n</output>\n\n<budget>\n* Remaining turns: 9\n* Remaining tokens: 890\n</budget>",
             "Look first.\n</think>\n<tool: submit>\n\n</tool>",
-            "<output>\nSubmitted the diff against the base (1 file(s) changed).\n</output>\n\n<budget>\n* Remaining turns: 8\n* Remaining tokens: 790\n</budget>",
         ])
         #expect(messages[3]["name"] as? String == "tool: bash")
         #expect(messages[2]["tool_calls"] == nil)
@@ -321,7 +320,7 @@ struct SFTTests {
         try SFTExport.export(runs: [run.directory], options: SFTOptions(format: .openai), output: out)
         let row = try #require(try SFTFixtures.rows(out).first)
         let messages = try #require(row["messages"] as? [[String: Any]])
-        #expect(messages.map { $0["role"] as? String } == ["system", "user", "assistant", "tool", "assistant", "tool"])
+        #expect(messages.map { $0["role"] as? String } == ["system", "user", "assistant", "tool", "assistant"])
         #expect(messages[2]["content"] as? String == "Look first.")
         let calls = try #require(messages[2]["tool_calls"] as? [[String: Any]])
         #expect(calls.count == 1)
@@ -332,7 +331,7 @@ struct SFTTests {
         #expect(function["arguments"] as? String == #"{"command":"ls"}"#)
         #expect(messages[3]["tool_call_id"] as? String == "call_1")
         #expect(messages[3]["content"] as? String == "out 1\n[exit code 0, 0.01 s]\n\nRemaining turns: 9. Remaining tokens: 890.")
-        #expect(messages[5]["tool_call_id"] as? String == "call_2")
+        #expect((messages[4]["tool_calls"] as? [[String: Any]])?.first?["id"] as? String == "call_2")
         let tools = try #require(row["tools"] as? [[String: Any]])
         #expect(tools.compactMap { ($0["function"] as? [String: Any])?["name"] as? String } == ["bash", "edit", "create", "submit"])
         #expect(row["protocol"] as? String == "tools")
@@ -348,13 +347,12 @@ struct SFTTests {
         try SFTExport.export(runs: [run.directory], options: SFTOptions(format: .cwm), output: out)
         let row = try #require(try SFTFixtures.rows(out).first)
         let messages = try #require(row["messages"] as? [[String: Any]])
-        #expect(messages.map { $0["role"] as? String } == ["system", "user", "assistant", "tool: edit", "assistant", "tool: submit"])
+        #expect(messages.map { $0["role"] as? String } == ["system", "user", "assistant", "tool: edit", "assistant"])
         #expect(messages.map { $0["content"] as? String } == [
             "SYSTEM cwm", "Fix t.",
             "Edit it.\n</think>\n<tool: edit>\na.py\n<<<<<<< SEARCH\nx\n=======\ny\n>>>>>>> REPLACE\n</tool>",
             "<output>\nDone.\n</output>\n\n<budget>\n* Remaining turns: 9\n* Remaining tokens: 890\n</budget>",
             "Edit it.\n</think>\n<tool: submit>\n\n</tool>",
-            "<output>\nSubmitted the diff against the base (1 file(s) changed).\n</output>\n\n<budget>\n* Remaining turns: 8\n* Remaining tokens: 790\n</budget>",
         ])
         #expect(row["protocol"] as? String == "cwm")
     }
@@ -369,7 +367,7 @@ struct SFTTests {
         try SFTExport.export(runs: [run.directory], options: SFTOptions(format: .cwm), output: out)
         let row = try #require(try SFTFixtures.rows(out).first)
         let messages = try #require(row["messages"] as? [[String: Any]])
-        #expect(messages.map { $0["role"] as? String } == ["system", "user", "assistant", "tool: bash", "assistant", "tool: create", "assistant", "tool: submit"])
+        #expect(messages.map { $0["role"] as? String } == ["system", "user", "assistant", "tool: bash", "assistant", "tool: create", "assistant"])
         let system = try #require(messages[0]["content"] as? String)
         #expect(system.contains("<tool: bash>\n[command(s)]\n</tool>") && system.contains("longer than 120 seconds"))
         #expect(Array(messages.dropFirst().compactMap { $0["content"] as? String }) == [
@@ -379,7 +377,6 @@ struct SFTTests {
             "<tool: create>\nn.py\nprint(1)\n</tool>",
             "<output>\nDone.\n</output>\n\n<budget>\n* Remaining turns: 8\n* Remaining tokens: 790\n</budget>",
             "<tool: submit>\n\n</tool>",
-            "<output>\nSubmitted the diff against the base (1 file(s) changed).\n</output>\n\n<budget>\n* Remaining turns: 7\n* Remaining tokens: 690\n</budget>",
         ])
         #expect(messages.allSatisfy { $0["tool_calls"] == nil && $0["tool_call_id"] == nil })
         #expect(row["tools"] == nil)
@@ -409,6 +406,60 @@ struct SFTTests {
         #expect(messages[2].content == "<tool: bash>\nnot json\n</tool>")
         #expect(messages[3].content.hasPrefix("Your response could not be used: the arguments of bash are not a JSON object"))
         #expect(messages[3].content.contains(CWMProtocol().formatReminder))
+    }
+
+    @Test("every row ends with the last assistant turn: the submit when it ends the episode, CWM's final reply after the submission's observation, the last call of a limited run",
+          arguments: ["cwm", "tools", "fenced"])
+    func rowEndings(protocol name: String) throws {
+        let actions: [AgentAction] = [.bash(command: "ls"), .submit(path: nil)]
+        func trajectory(status: EpisodeExitStatus = .submitted, actions: [AgentAction] = actions) throws -> Trajectory {
+            try SFTFixtures.trajectory(id: "t", protocol: name, actions: actions, patch: "p", status: status, formatErrorBefore: nil,
+                                       reasoning: nil, output: { _ in "out\n" })
+        }
+        func row(_ trajectory: Trajectory, _ format: SFTFormat) throws -> SFTRow {
+            let result = AttemptResult(
+                instanceID: "t", attempt: 1, exitStatus: trajectory.final?.exitStatus ?? .submitted, resolved: true, resolution: "RESOLVED_FULL",
+                failToPassPassed: 1, failToPassTotal: 1, passToPassPassed: 1, passToPassTotal: 1, steps: trajectory.steps.count, formatErrors: 0,
+                promptTokens: 0, completionTokens: 0, episodeSeconds: 1, scoreSeconds: 1, modelVersions: [], patch: "p", submitted: true,
+                trajectory: "", error: nil)
+            return SFTRenderer.row(trajectory, result: result, run: "run1", format: format)
+        }
+        func isSubmit(_ message: SFTMessage?) -> Bool {
+            guard let message, message.role == "assistant" else { return false }
+            return message.toolCalls?.first?.function.name == "submit" || message.content.contains("<tool: submit>")
+                || message.content.contains("```bash\nsubmit\n```")
+        }
+
+        // mini-swe-agent's ending: the submit ends the episode, so it is the last turn.
+        let submitted = try trajectory()
+        for format in SFTFormat.allCases {
+            let messages = try row(submitted, format).messages
+            #expect(isSubmit(messages.last), "\(format): \(messages.last?.role ?? "none") last")
+        }
+
+        // CWM's ending: submit, its observation, then a reply with no tool call ends the episode.
+        var cwmRule = submitted
+        cwmRule.header.configuration.submitEndsEpisode = false
+        let summary = "## Summary\nFixed greet()."
+        cwmRule.steps.append(TrajectoryStep(
+            index: 3, startedAt: "s", endedAt: "e", response: ModelResponse(content: summary, finishReason: "stop"), reasoning: nil,
+            observation: [], durationMs: 0, changes: [], gitignoreChanged: false))
+        for format in SFTFormat.allCases {
+            let messages = try row(cwmRule, format).messages
+            #expect(messages.last?.role == "assistant" && messages.last?.content == summary, "\(format): \(messages.last?.content ?? "none")")
+            #expect(messages.count >= 3 && isSubmit(messages[messages.count - 3]), "\(format): the submit is not two turns before the end")
+            #expect(messages.count >= 2 && messages[messages.count - 2].role != "assistant", "\(format): the submission's observation is missing")
+            #expect(!messages.contains { $0.content.contains("could not be used") }, "\(format): the final reply was fed back as a format error")
+        }
+        #expect(SFTRenderer.cwmMessages(cwmRule).last?.content == summary, "the final reply is no format error")
+
+        // A run a limit ended (kept with --keep-limits) ends at its last call, not at its output.
+        let limited = try trajectory(status: .stepLimit, actions: [.bash(command: "ls"), .bash(command: "pytest")])
+        for format in SFTFormat.allCases {
+            let last = try row(limited, format).messages.last
+            #expect(last?.role == "assistant" && (last?.content.contains("pytest") == true || last?.toolCalls?.first?.function.arguments.contains("pytest") == true),
+                    "\(format): \(last?.role ?? "none") last")
+        }
     }
 
     @Test("several run directories merge; a malformed results line and a missing trajectory are reported with file and line, and skipped")
