@@ -169,7 +169,9 @@ public enum SFTRenderer {
             guard ranProtocol != cwm.name, message.role == .system else { return SFTMessage(message) }
             return SFTMessage(role: "system", content: cwmSystemPrompt(header))
         }
-        for (step, budget) in zip(trajectory.steps, budgets(trajectory)) {
+        for (step, estimated) in zip(trajectory.steps, budgets(trajectory)) {
+            // Steps record the budget they showed; older trajectories get it recomputed.
+            let budget = step.budget.map { (remainingTurns: $0.remainingTurns, remainingTokens: $0.remainingTokens) } ?? estimated
             guard let action = step.action else {
                 // No action and no format error: the final reply that ends a CWM-rule episode.
                 messages += step.formatError == nil
@@ -184,7 +186,10 @@ public enum SFTRenderer {
             if ranProtocol == cwm.name, let recorded = step.observation.first {
                 content = recorded.content
             } else {
-                let body = recordedBody(step, ranProtocol: ranProtocol) ?? rebuiltBody(step, observationCharacters: header.configuration.observationCharacters)
+                // The recorded body; trajectories from before it was recorded have it taken
+                // back out of the observation text, or rebuilt from the command's result.
+                let body = step.observationBody ?? recordedBody(step, ranProtocol: ranProtocol)
+                    ?? rebuiltBody(step, observationCharacters: header.configuration.observationCharacters)
                 content = "<output>\n\(body)\n</output>\n\n<budget>\n* Remaining turns: \(budget.remainingTurns)\n* Remaining tokens: \(budget.remainingTokens)\n</budget>"
             }
             messages.append(SFTMessage(role: "tool: \(action.toolName)", content: content))

@@ -153,6 +153,20 @@ enum SFTFixtures {
 
 @Suite("SFT export")
 struct SFTTests {
+    @Test("the cwm rendering takes each step's recorded body and budget, never parsing the observation text back")
+    func rendersFromRecordedData() throws {
+        var trajectory = try SFTFixtures.trajectory(id: "a__b-1", protocol: "tools", actions: [.bash(command: "ls"), .submit(path: nil)], patch: "diff",
+                                             status: .submitted, formatErrorBefore: nil, reasoning: nil, output: { _ in "x\n" })
+        trajectory.steps[0].observationBody = "RECORDED BODY"
+        trajectory.steps[0].budget = Budget(remainingTurns: 3, remainingTokens: 77)
+        // A body that itself ends like the tools protocol's budget line must not be cut.
+        trajectory.steps[0].observation[0].content = "RECORDED BODY\n\nRemaining turns: 1. Remaining tokens: 2."
+        trajectory.steps[0].observationBody = trajectory.steps[0].observation[0].content
+        let messages = SFTRenderer.cwmMessages(trajectory)
+        let tool = try #require(messages.first { $0.role == "tool: bash" })
+        #expect(tool.content == "<output>\nRECORDED BODY\n\nRemaining turns: 1. Remaining tokens: 2.\n</output>\n\n<budget>\n* Remaining turns: 3\n* Remaining tokens: 77\n</budget>")
+    }
+
     @Test("SplitMix64 gives the reference sequence and unbiased bounded draws")
     func generator() {
         var generator = SplitMix64(seed: 0)
