@@ -22,7 +22,7 @@ public struct Budget: Sendable, Hashable, Codable {
 /// How a model writes actions and reads observations: CWM's text tags, OpenAI function
 /// calling, or one fenced bash block per turn.
 public protocol ActionProtocol: Sendable {
-    var name: String { get }
+    var name: ProtocolName { get }
     /// Functions offered through native function calling (empty for text protocols).
     var tools: [ToolSchema] { get }
     /// The built-in system prompt template.
@@ -56,13 +56,23 @@ extension ActionProtocol {
     }
 }
 
-/// Looks a protocol up by name.
-public func actionProtocol(named name: String) throws -> any ActionProtocol {
-    switch name {
-    case "cwm": return CWMProtocol()
-    case "tools": return ToolsProtocol()
-    case "fenced": return FencedProtocol()
-    default: throw WardenError("agent.protocol", "unknown protocol \"\(name)\"; expected cwm, tools or fenced")
+/// The action protocols by name, as configurations, trajectories and the command line write them.
+public enum ProtocolName: String, Sendable, Codable, Hashable, CaseIterable, CustomStringConvertible {
+    /// CWM's `<tool: NAME>` text tags.
+    case cwm
+    /// OpenAI function calling.
+    case tools
+    /// One fenced bash block per turn (mini-swe-agent).
+    case fenced
+
+    public var description: String { rawValue }
+
+    public var handler: any ActionProtocol {
+        switch self {
+        case .cwm: CWMProtocol()
+        case .tools: ToolsProtocol()
+        case .fenced: FencedProtocol()
+        }
     }
 }
 
@@ -132,7 +142,7 @@ func separateReasoning(_ content: String) -> Result<(reasoning: String?, rest: S
 
 /// CWM's native protocol: exactly one `<tool: NAME>\nARGS\n</tool>` per turn.
 public struct CWMProtocol: ActionProtocol {
-    public let name = "cwm"
+    public let name = ProtocolName.cwm
     public let tools: [ToolSchema] = []
     public init() {}
 
@@ -244,7 +254,7 @@ public struct CWMProtocol: ActionProtocol {
 
 /// mini-swe-agent's protocol: exactly one fenced bash block per turn; `submit` ends.
 public struct FencedProtocol: ActionProtocol {
-    public let name = "fenced"
+    public let name = ProtocolName.fenced
     public let tools: [ToolSchema] = []
     public init() {}
 
@@ -314,7 +324,7 @@ public struct FencedProtocol: ActionProtocol {
 
 /// OpenAI function calling with JSON schemas for bash, edit, create and submit.
 public struct ToolsProtocol: ActionProtocol {
-    public let name = "tools"
+    public let name = ProtocolName.tools
     public init() {}
 
     public var systemTemplate: String { Templates.builtIn("tools.system") }

@@ -47,7 +47,7 @@ public struct AgentConfiguration: Sendable, Codable, Hashable {
     }
 
     /// `cwm`, `tools` or `fenced`.
-    public var `protocol`: String
+    public var `protocol`: ProtocolName
     public var limits: Limits
     /// Characters of a command's output the model sees: the first and the last half of this.
     public var observationCharacters: Int
@@ -63,7 +63,7 @@ public struct AgentConfiguration: Sendable, Codable, Hashable {
     /// (`defaultPromptBudget`), 0 is no budget.
     public var promptBudgetTokens: Int?
 
-    public init(protocol: String = "cwm", limits: Limits = Limits(), observationCharacters: Int = 10_000,
+    public init(protocol: ProtocolName = .cwm, limits: Limits = Limits(), observationCharacters: Int = 10_000,
                 submitEndsEpisode: Bool = true, templates: Templates = Templates(),
                 sandboxProfile: String = "agent", promptBudgetTokens: Int? = nil) {
         self.protocol = `protocol`
@@ -78,8 +78,8 @@ public struct AgentConfiguration: Sendable, Codable, Hashable {
     /// The prompt budget a protocol has when none is configured: CWM's `max_prompt_len`
     /// (8,192 tokens) for `cwm`; none for `tools` and `fenced`, whose reference harnesses
     /// (mini-swe-agent, SWE-agent) send the issue whole, so their results stay comparable.
-    public static func defaultPromptBudget(protocol name: String) -> Int? {
-        name == "cwm" ? 8_192 : nil
+    public static func defaultPromptBudget(protocol name: ProtocolName) -> Int? {
+        name == .cwm ? 8_192 : nil
     }
 
     /// The prompt budget in effect: the configured one, else the protocol's; nil for none.
@@ -121,7 +121,10 @@ public struct AgentConfiguration: Sendable, Codable, Hashable {
         let base = url.deletingLastPathComponent()
         for (key, value) in root {
             switch key {
-            case "protocol": configuration.protocol = try string(value, key)
+            case "protocol":
+                let name = try string(value, key)
+                guard let known = ProtocolName(rawValue: name) else { throw fail(key, "must be cwm, tools or fenced, not \(name)") }
+                configuration.protocol = known
             case "observation_characters": configuration.observationCharacters = Int(try number(value, key))
             case "sandbox_profile": configuration.sandboxProfile = try string(value, key)
             case "prompt_budget_tokens": configuration.promptBudgetTokens = Int(try number(value, key))
@@ -159,9 +162,6 @@ public struct AgentConfiguration: Sendable, Codable, Hashable {
             default:
                 throw fail(key, "unknown field")
             }
-        }
-        guard ["cwm", "tools", "fenced"].contains(configuration.protocol) else {
-            throw fail("protocol", "must be cwm, tools or fenced, not \(configuration.protocol)")
         }
         return configuration
     }

@@ -139,7 +139,7 @@ public actor Episode {
         self.environment = environment
         self.tracker = environment.tracker
         self.writer = writer
-        handler = try actionProtocol(named: spec.configuration.protocol)
+        handler = spec.configuration.protocol.handler
         opening = try OpeningPrompt(task: spec.task, checkout: environment.shell.configuration.checkout, configuration: spec.configuration, protocol: handler)
         started = clock.now
         deadline = started + .seconds(spec.configuration.limits.wallTimeSeconds)

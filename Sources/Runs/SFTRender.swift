@@ -122,7 +122,7 @@ public enum SFTRenderer {
             : nil
         return SFTRow(
             messages: messages, tools: tools, instanceID: result.instanceID, attempt: result.attempt, model: trajectory.header.model,
-            protocol: trajectory.header.configuration.protocol, steps: result.steps, promptTokens: result.promptTokens,
+            protocol: trajectory.header.configuration.protocol.rawValue, steps: result.steps, promptTokens: result.promptTokens,
             completionTokens: result.completionTokens, resolved: result.resolved, run: run,
             estimatedTokens: estimatedTokens(messages))
     }
@@ -198,7 +198,7 @@ public enum SFTRenderer {
     }
 
     /// A turn that could not be parsed, kept as it happened: the raw response and the feedback.
-    static func cwmFormatError(_ step: TrajectoryStep, ranProtocol: String) -> [SFTMessage] {
+    static func cwmFormatError(_ step: TrajectoryStep, ranProtocol: ProtocolName) -> [SFTMessage] {
         let reply = SFTMessage(role: "assistant", content: cwmUnparsedContent(step, ranProtocol: ranProtocol))
         let cwm = CWMProtocol()
         if ranProtocol == cwm.name {
@@ -211,7 +211,7 @@ public enum SFTRenderer {
 
     /// A response that parsed to no action, in CWM's text: a cwm run's raw content; otherwise
     /// native tool calls written as CWM tags after the reasoning, and plain text as it was.
-    static func cwmUnparsedContent(_ step: TrajectoryStep, ranProtocol: String) -> String {
+    static func cwmUnparsedContent(_ step: TrajectoryStep, ranProtocol: ProtocolName) -> String {
         let response = step.response
         if ranProtocol == CWMProtocol().name { return response.content }
         let separate = step.reasoning.flatMap { $0.isEmpty ? nil : $0 }
@@ -251,12 +251,12 @@ public enum SFTRenderer {
     }
 
     /// The observation's body with the recorded protocol's budget line taken off, when it has one.
-    static func recordedBody(_ step: TrajectoryStep, ranProtocol: String) -> String? {
+    static func recordedBody(_ step: TrajectoryStep, ranProtocol: ProtocolName) -> String? {
         guard step.observation.count == 1, let text = step.observation.first?.content else { return nil }
         let marker = switch ranProtocol {
-        case "tools": "\n\nRemaining turns: "
-        case "fenced": "\n\nRemaining steps: "
-        default: ""
+        case .tools: "\n\nRemaining turns: "
+        case .fenced: "\n\nRemaining steps: "
+        case .cwm: ""
         }
         guard !marker.isEmpty, let range = text.range(of: marker, options: .backwards) else { return nil }
         let tail = text[range.upperBound...]

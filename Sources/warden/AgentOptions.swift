@@ -8,7 +8,7 @@ struct AgentOptions: ParsableArguments {
     var config: String?
 
     @Option(name: .long, help: "Action protocol: cwm, tools or fenced (default: the configuration's, cwm).")
-    var `protocol`: String?
+    var `protocol`: ProtocolName?
 
     @Option(name: .long, help: "Sandbox profile for the agent's commands (default: the configuration's, agent).")
     var profile: String?
@@ -22,6 +22,8 @@ struct AgentOptions: ParsableArguments {
         if let value = `protocol` { configuration.protocol = value }
         if let value = profile { configuration.sandboxProfile = value }
         if let value = maxSteps { configuration.limits.maxSteps = value }
-        return (configuration, try actionProtocol(named: configuration.protocol))
+        return (configuration, configuration.protocol.handler)
     }
 }
+
+extension ProtocolName: ExpressibleByArgument {}

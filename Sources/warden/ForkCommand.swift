@@ -47,7 +47,7 @@ struct ForkCommand: AsyncParsableCommand {
         task.baseCommit = recorded.header.baseCommit
         let (repository, origin) = try locateRepository(recorded.header, override: repo, cache: work.appendingPathComponent("repos"))
         let configuration = recorded.header.configuration
-        let client = try modelOptions.makeClient(goldPatch: task.goldPatch, protocol: try actionProtocol(named: configuration.protocol))
+        let client = try modelOptions.makeClient(goldPatch: task.goldPatch, protocol: configuration.protocol.handler)
         let output = URL(fileURLWithPath: out ?? "warden-runs/\(task.instanceID)-fork-\(step)-\(Int(Date().timeIntervalSince1970))")
         let scored = origin.map { if case .repository = $0 { false } else { true } } ?? false
         let spec = EpisodeSpec(

@@ -149,8 +149,8 @@ struct AgentLoopTests {
         #expect(trajectory.steps[3].changes == [FileChange(path: "nested/dir/ok.txt", status: .added)])
     }
 
-    @Test("the oracle applies the gold patch and submits it, in every protocol", arguments: ["cwm", "tools", "fenced"])
-    func oracle(protocolName: String) async throws {
+    @Test("the oracle applies the gold patch and submits it, in every protocol", arguments: ProtocolName.allCases)
+    func oracle(protocolName: ProtocolName) async throws {
         let fixture = try EpisodeFixture()
         defer { fixture.cleanup() }
         let gold = """
@@ -165,7 +165,7 @@ struct AgentLoopTests {
             """
         var configuration = AgentConfiguration()
         configuration.protocol = protocolName
-        let model = OracleModel(goldPatch: gold, protocol: try actionProtocol(named: protocolName))
+        let model = OracleModel(goldPatch: gold, protocol: protocolName.handler)
         let (final, trajectory) = try await fixture.run(model, configuration: configuration)
         #expect(final.exitStatus == .submitted)
         #expect(final.steps == 3)

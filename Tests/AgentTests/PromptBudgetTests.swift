@@ -14,13 +14,13 @@ struct PromptBudgetTests {
     @Test("defaults: CWM's 8,192 tokens for cwm, none for tools and fenced; 0 is none; the configuration file sets it")
     func defaults() throws {
         #expect(AgentConfiguration().promptBudget == 8_192)
-        #expect(AgentConfiguration(protocol: "tools").promptBudget == nil)
-        #expect(AgentConfiguration(protocol: "fenced").promptBudget == nil)
+        #expect(AgentConfiguration(protocol: .tools).promptBudget == nil)
+        #expect(AgentConfiguration(protocol: .fenced).promptBudget == nil)
         #expect(AgentConfiguration(promptBudgetTokens: 0).promptBudget == nil)
-        #expect(AgentConfiguration(protocol: "fenced", promptBudgetTokens: 1_000).promptBudget == 1_000)
+        #expect(AgentConfiguration(protocol: .fenced, promptBudgetTokens: 1_000).promptBudget == 1_000)
         // Switching protocols after the fact (as --protocol does) follows the new protocol's default.
         var configuration = AgentConfiguration()
-        configuration.protocol = "tools"
+        configuration.protocol = .tools
         #expect(configuration.promptBudget == nil)
 
         let file = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("warden-budget-\(UUID().uuidString).json")
@@ -57,8 +57,8 @@ struct PromptBudgetTests {
     }
 
     @Test("the cwm protocol sends a long issue cut to 8,192 estimated tokens and records the cut; tools sends it whole",
-          arguments: ["cwm", "tools"])
-    func episode(protocol name: String) async throws {
+          arguments: [ProtocolName.cwm, .tools])
+    func episode(protocol name: ProtocolName) async throws {
         let fixture = try EpisodeFixture()
         defer { fixture.cleanup() }
         let issue = Self.longIssue(lines: 4_000)
@@ -68,7 +68,7 @@ struct PromptBudgetTests {
         let sent = try #require(model.requests.withLock { $0.first?.messages[1] })
         #expect(trajectory.header.messages[1] == sent)
         #expect(trajectory.header.task.problemStatement == issue)
-        if name == "cwm" {
+        if name == .cwm {
             let record = try #require(trajectory.header.promptTruncation)
             #expect(estimateTokens([sent]) <= 8_192 && record.keptTokens == estimateTokens([sent]))
             #expect(record.budgetTokens == 8_192 && record.originalBytes == issue.utf8.count && record.keptBytes < issue.utf8.count)

@@ -71,14 +71,14 @@ struct ProtocolTests {
         #expect(tools.tools.map(\.name) == ["bash", "edit", "create", "submit"])
     }
 
-    @Test("render and parse agree for every protocol and action", arguments: ["cwm", "tools", "fenced"])
-    func roundTrip(name: String) throws {
-        let handler = try actionProtocol(named: name)
+    @Test("render and parse agree for every protocol and action", arguments: ProtocolName.allCases)
+    func roundTrip(name: ProtocolName) throws {
+        let handler = name.handler
         var actions: [AgentAction] = [.bash(command: "echo 'a b'\nls"), .submit(path: nil), .submit(path: "x.patch"), .create(path: "n.txt", content: "hi\n")]
-        if name != "fenced" { actions.append(.edit(path: "m.py", search: "a\nb", replace: "c")) }
+        if name != .fenced { actions.append(.edit(path: "m.py", search: "a\nb", replace: "c")) }
         for original in actions {
             let parsed = action(handler.parse(handler.render(original, callID: "id")))
-            if name == "fenced", case let .create(path, _) = original {
+            if name == .fenced, case let .create(path, _) = original {
                 #expect(parsed == .bash(command: "cat > \(path) <<'WARDEN_EOF'\nhi\nWARDEN_EOF"))
             } else {
                 #expect(parsed == original)

@@ -31,7 +31,7 @@ struct ResumeTests {
             try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
             return BatchRunner(directory: directory, settings: settings, suite: suite, workers: 1, agentProfile: try SandboxProfile.load("agent"),
                                evaluator: Evaluator(profile: try SandboxProfile.load("tests"), setupProfile: setupProfile, workRoot: work),
-                               makeModel: { task in OracleModel(goldPatch: task.goldPatch ?? "", protocol: try actionProtocol(named: agent.protocol)) })
+                               makeModel: { task in OracleModel(goldPatch: task.goldPatch ?? "", protocol: agent.protocol.handler) })
         }
 
         let first = try runner(setupProfile: nil)

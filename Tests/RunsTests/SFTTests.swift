@@ -19,7 +19,7 @@ final class FakeRun {
 
     /// One finished attempt. `formatErrorBefore` inserts a format-error turn before that action index.
     @discardableResult
-    func attempt(_ id: String, _ attempt: Int, protocol name: String = "cwm", actions: [AgentAction]? = nil, patch: String? = nil,
+    func attempt(_ id: String, _ attempt: Int, protocol name: ProtocolName = .cwm, actions: [AgentAction]? = nil, patch: String? = nil,
                  resolved: Bool = true, status: EpisodeExitStatus = .submitted, formatErrorBefore: Int? = nil,
                  reasoning: String? = nil, output: (Int) -> String = { "out \($0)\n" }, writeTrajectory: Bool = true) throws -> AttemptResult {
         let actions = actions ?? [.bash(command: "ls \(attempt)"), .submit(path: nil)]
@@ -65,14 +65,14 @@ enum SFTFixtures {
         return url
     }
 
-    static func header(id: String, protocol name: String) -> TrajectoryHeader {
-        let handler = try? actionProtocol(named: name)
+    static func header(id: String, protocol name: ProtocolName) -> TrajectoryHeader {
+        let handler = name.handler
         return TrajectoryHeader(
             wardenVersion: "0.1.0", startedAt: "2025-01-01T00:00:00.000Z", task: TaskInstance(instanceID: id, problemStatement: "Fix \(id)."),
             sourceRepository: nil, baseCommit: "base", baseTree: "tree", checkout: "/repo", sandboxProfile: "agent", model: "scripted",
             configuration: AgentConfiguration(protocol: name, limits: limits),
             messages: [ChatMessage(role: .system, content: "SYSTEM \(name)"), ChatMessage(role: .user, content: "Fix \(id).")],
-            tools: handler?.tools ?? [])
+            tools: handler.tools)
     }
 
     static func command(_ text: String, output: String) -> CommandResult {
@@ -82,9 +82,9 @@ enum SFTFixtures {
 
     /// A trajectory as the agent loop writes it: the protocol's rendering of each action, its
     /// observation with the loop's budget (prompt 100 * turn, completion 10 tokens).
-    static func trajectory(id: String, protocol name: String, actions: [AgentAction], patch: String, status: EpisodeExitStatus,
+    static func trajectory(id: String, protocol name: ProtocolName, actions: [AgentAction], patch: String, status: EpisodeExitStatus,
                            formatErrorBefore: Int?, reasoning: String?, output: (Int) -> String) throws -> Trajectory {
-        let handler = try actionProtocol(named: name)
+        let handler = name.handler
         var steps: [TrajectoryStep] = []
         var index = 0
         func budget() -> Budget {
@@ -94,7 +94,7 @@ enum SFTFixtures {
             if position == formatErrorBefore {
                 index += 1
                 var response = ModelResponse(content: "I will just talk.", finishReason: "stop", promptTokens: 100 * index, completionTokens: 10)
-                if name == "tools" { response = ModelResponse(content: "", toolCalls: [ToolCall(id: "bad\(index)", name: "bash", arguments: "not json")],
+                if name == .tools { response = ModelResponse(content: "", toolCalls: [ToolCall(id: "bad\(index)", name: "bash", arguments: "not json")],
                                                               promptTokens: 100 * index, completionTokens: 10) }
                 let turn = handler.parse(response)
                 guard case let .formatError(problem, turnReasoning, _) = turn else { Issue.record("not a format error"); continue }
@@ -107,7 +107,7 @@ enum SFTFixtures {
             response.promptTokens = 100 * index
             response.completionTokens = 10
             if let reasoning {
-                if name == "tools" { response.content = reasoning } else { response.content = "\(reasoning)\n</think>\n" + response.content }
+                if name == .tools { response.content = reasoning } else { response.content = "\(reasoning)\n</think>\n" + response.content }
             }
             let turn = handler.parse(response)
             guard case let .action(parsed, turnReasoning, callID) = turn else { Issue.record("the fixture does not parse: \(turn)"); continue }
@@ -155,7 +155,7 @@ enum SFTFixtures {
 struct SFTTests {
     @Test("the cwm rendering takes each step's recorded body and budget, never parsing the observation text back")
     func rendersFromRecordedData() throws {
-        var trajectory = try SFTFixtures.trajectory(id: "a__b-1", protocol: "tools", actions: [.bash(command: "ls"), .submit(path: nil)], patch: "diff",
+        var trajectory = try SFTFixtures.trajectory(id: "a__b-1", protocol: .tools, actions: [.bash(command: "ls"), .submit(path: nil)], patch: "diff",
                                              status: .submitted, formatErrorBefore: nil, reasoning: nil, output: { _ in "x\n" })
         trajectory.steps[0].observationBody = "RECORDED BODY"
         trajectory.steps[0].budget = Budget(remainingTurns: 3, remainingTokens: 77)
@@ -329,7 +329,7 @@ struct SFTTests {
         let root = try SFTFixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: root) }
         let run = try FakeRun("run1", in: root)
-        try run.attempt("t", 1, protocol: "tools", actions: [.bash(command: "ls"), .submit(path: nil)], reasoning: "Look first.")
+        try run.attempt("t", 1, protocol: .tools, actions: [.bash(command: "ls"), .submit(path: nil)], reasoning: "Look first.")
         let out = root.appendingPathComponent("sft.jsonl")
         try SFTExport.export(runs: [run.directory], options: SFTOptions(format: .openai), output: out)
         let row = try #require(try SFTFixtures.rows(out).first)
@@ -376,7 +376,7 @@ struct SFTTests {
         let root = try SFTFixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: root) }
         let run = try FakeRun("run1", in: root)
-        try run.attempt("t", 1, protocol: "tools", actions: [.bash(command: "ls -la"), .create(path: "n.py", content: "print(1)\n"), .submit(path: nil)])
+        try run.attempt("t", 1, protocol: .tools, actions: [.bash(command: "ls -la"), .create(path: "n.py", content: "print(1)\n"), .submit(path: nil)])
         let out = root.appendingPathComponent("sft.jsonl")
         try SFTExport.export(runs: [run.directory], options: SFTOptions(format: .cwm), output: out)
         let row = try #require(try SFTFixtures.rows(out).first)
@@ -399,7 +399,7 @@ struct SFTTests {
 
     @Test("cwm format rebuilds a body from the command record when the observation has no budget line, and estimates budgets without usage")
     func cwmRebuild() throws {
-        var trajectory = try SFTFixtures.trajectory(id: "t", protocol: "tools", actions: [.bash(command: "ls")], patch: "p", status: .submitted,
+        var trajectory = try SFTFixtures.trajectory(id: "t", protocol: .tools, actions: [.bash(command: "ls")], patch: "p", status: .submitted,
                                                     formatErrorBefore: nil, reasoning: nil, output: { _ in "a\nb\n" })
         trajectory.steps[0].observation[0].content = "something else"
         trajectory.steps[0].response.promptTokens = nil
@@ -413,7 +413,7 @@ struct SFTTests {
 
     @Test("cwm format keeps a tools run's format error as CWM tags and CWM's feedback")
     func cwmFormatErrorFromTools() throws {
-        let trajectory = try SFTFixtures.trajectory(id: "t", protocol: "tools", actions: [.submit(path: nil)], patch: "p", status: .submitted,
+        let trajectory = try SFTFixtures.trajectory(id: "t", protocol: .tools, actions: [.submit(path: nil)], patch: "p", status: .submitted,
                                                     formatErrorBefore: 0, reasoning: nil, output: { _ in "" })
         let messages = SFTRenderer.cwmMessages(trajectory)
         #expect(messages.map(\.role) == ["system", "user", "assistant", "user", "assistant", "tool: submit"])
@@ -423,8 +423,8 @@ struct SFTTests {
     }
 
     @Test("every row ends with the last assistant turn: the submit when it ends the episode, CWM's final reply after the submission's observation, the last call of a limited run",
-          arguments: ["cwm", "tools", "fenced"])
-    func rowEndings(protocol name: String) throws {
+          arguments: ProtocolName.allCases)
+    func rowEndings(protocol name: ProtocolName) throws {
         let actions: [AgentAction] = [.bash(command: "ls"), .submit(path: nil)]
         func trajectory(status: EpisodeExitStatus = .submitted, actions: [AgentAction] = actions) throws -> Trajectory {
             try SFTFixtures.trajectory(id: "t", protocol: name, actions: actions, patch: "p", status: status, formatErrorBefore: nil,
