@@ -374,7 +374,7 @@ public actor Episode {
 
     /// The final record: always written, with the diff even when nothing was submitted, and the
     /// score when the episode has an evaluator.
-    private func finish(_ status: EpisodeExitStatus, _ reason: String?) async throws {
+    private func finish(_ status: EpisodeExitStatus, _ reason: String?, scoring: Bool = true) async throws {
         guard final == nil else { return }
         var detail = reason
         let finalDiff: String
@@ -382,7 +382,7 @@ public actor Episode {
             finalDiff = ""
             detail = [detail, "the final diff could not be computed: \(error)"].compactMap { $0 }.joined(separator: "; ")
         }
-        if let evaluator = spec.evaluator {
+        if scoring, let evaluator = spec.evaluator {
             do {
                 score = try await evaluator.evaluate(spec.task, repository: spec.repository, patch: submission ?? finalDiff, output: spec.scoreOutput)
             } catch {
@@ -408,7 +408,8 @@ public actor Episode {
         closed = true
         var problems: [WardenError] = []
         if header != nil && final == nil {
-            do { try await finish(.cancelled, "closed before it ended") } catch {
+            // Not scored: nobody asked for this episode's result, and a test run costs seconds.
+            do { try await finish(.cancelled, "closed before it ended", scoring: false) } catch {
                 problems.append(WardenError("episode.close", "cannot write the final record: \(error)", context: trajectoryURL.path))
             }
         }

@@ -59,6 +59,22 @@ struct EpisodeTests {
         }
     }
 
+    @Test("closing a live episode writes its final record as cancelled, unscored, and removes its work directory")
+    func closeLiveEpisode() async throws {
+        let scratch = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("warden-episode-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let (episode, _) = try await Self.starterEpisode(in: scratch)
+        try await episode.reset()
+        _ = try await episode.step(CWMProtocol().render(.bash(command: "echo change >> README.md"), callID: ""))
+        #expect(await episode.close().isEmpty)
+        #expect(await episode.close().isEmpty)
+        let final = try #require(try Trajectory.read(episode.trajectoryURL).final)
+        #expect(final.exitStatus == .cancelled)
+        #expect(final.score == nil && final.scoreError == nil)
+        #expect(final.finalDiff.contains("+change"))
+        #expect(!FileManager.default.fileExists(atPath: episode.spec.workDirectory.path))
+    }
+
     @Test("a fork from step 1 followed by another action leaves the parent's trajectory and checkout untouched")
     func forkIsolation() async throws {
         let fixture = try EpisodeFixture()
