@@ -5,7 +5,7 @@ import PackageDescription
 ///
 /// One library per part; each outside library enters through one module only:
 /// libseccomp -> Sandbox, libgit2 -> Workspace, AsyncHTTPClient -> Models,
-/// ArgumentParser -> the `warden` executable. SwiftNIO appears directly only in tests (a
+/// ArgumentParser -> the `warden` executable, Hummingbird -> EnvironmentServer. SwiftNIO appears directly only in tests (a
 /// loopback HTTP server for the model client).
 let package = Package(
     name: "Warden",
@@ -25,6 +25,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.20.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         // Value types and protocols shared by every part. No I/O.
@@ -60,6 +63,20 @@ let package = Package(
             dependencies: ["WardenCore", "Agent", "Scoring", "Tasks", "Sandbox", "Workspace", .product(name: "Logging", package: "swift-log")]
         ),
 
+        // `warden serve`: OpenEnv-compatible reset/step over HTTP and WebSocket, and whole rollouts
+        // against a trainer's OpenAI-compatible server. The only user of Hummingbird.
+        .target(
+            name: "EnvironmentServer",
+            dependencies: [
+                "WardenCore", "Agent", "Models", "Scoring", "Tasks", "Sandbox",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
         // The single-threaded helper that builds a jail and execs bash. No Foundation, no threads.
         // Release builds link a static Swift runtime: the helper starts for every jail and
         // loading libswiftCore.so costs milliseconds. (Debug keeps it dynamic: the flag would
@@ -73,7 +90,7 @@ let package = Package(
         .executableTarget(
             name: "warden",
             dependencies: [
-                "WardenCore", "Sandbox", "Workspace", "Models", "Agent", "Scoring", "Tasks", "Runs",
+                "WardenCore", "Sandbox", "Workspace", "Models", "Agent", "Scoring", "Tasks", "Runs", "EnvironmentServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -100,5 +117,13 @@ let package = Package(
         .testTarget(name: "ScoringTests", dependencies: ["Scoring", "Tasks", "Sandbox", "Workspace", "warden-jail"], resources: [.copy("Golden")]),
         .testTarget(name: "RunsTests", dependencies: ["Runs", "Agent", "WardenCore", "Scoring", "Tasks", "Sandbox", "Workspace", "warden-jail"]),
         .testTarget(name: "WardenCLITests", dependencies: ["warden", "warden-jail"]),
+        // A real WebSocket client (Hummingbird's) drives the server over loopback.
+        .testTarget(
+            name: "EnvironmentServerTests",
+            dependencies: [
+                "EnvironmentServer", "Agent", "Tasks", "WardenCore", "warden-jail",
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+            ]
+        ),
     ]
 )

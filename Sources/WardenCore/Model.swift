@@ -89,11 +89,22 @@ public struct ModelResponse: Sendable, Codable, Hashable {
     public var latencyMs: Double
     /// HTTP attempts this turn took, retries included.
     public var attempts: Int
+    /// The sampled tokens' log-probabilities, when asked for and returned.
     public var logprobs: [TokenLogprob]?
+    /// The prompt's token ids as the server tokenized it (vLLM and SGLang, when asked).
+    public var promptTokenIDs: [Int]?
+    /// The completion's token ids (vLLM's `token_ids`, SGLang's `response_token_ids`).
+    public var completionTokenIDs: [Int]?
+    /// The `model` the server reported in the call's first chunk (the one reply when not
+    /// streamed): with eagerly pushed checkpoints the policy can change during one call.
+    public var policyVersionAtStart: String?
+    /// The `model` the server reported in the call's last chunk that had one.
+    public var policyVersionAtEnd: String?
 
     public init(content: String, reasoning: String? = nil, toolCalls: [ToolCall] = [], finishReason: String? = nil,
                 model: String? = nil, promptTokens: Int? = nil, completionTokens: Int? = nil, latencyMs: Double = 0,
-                attempts: Int = 1, logprobs: [TokenLogprob]? = nil) {
+                attempts: Int = 1, logprobs: [TokenLogprob]? = nil, promptTokenIDs: [Int]? = nil,
+                completionTokenIDs: [Int]? = nil, policyVersionAtStart: String? = nil, policyVersionAtEnd: String? = nil) {
         self.content = content
         self.reasoning = reasoning
         self.toolCalls = toolCalls
@@ -104,6 +115,10 @@ public struct ModelResponse: Sendable, Codable, Hashable {
         self.latencyMs = latencyMs
         self.attempts = attempts
         self.logprobs = logprobs
+        self.promptTokenIDs = promptTokenIDs
+        self.completionTokenIDs = completionTokenIDs
+        self.policyVersionAtStart = policyVersionAtStart
+        self.policyVersionAtEnd = policyVersionAtEnd
     }
 }
 

@@ -13,7 +13,7 @@ struct Warden: AsyncParsableCommand {
         version: WardenVersion.current,
         subcommands: [
             DemoCommand.self, SolveCommand.self, RunCommand.self, MergeCommand.self, SFTCommand.self, EvalCommand.self, TasksCommand.self,
-            ShowCommand.self, ReplayCommand.self, ForkCommand.self,
+            ShowCommand.self, ReplayCommand.self, ForkCommand.self, ServeCommand.self,
             ExecCommand.self, ShellCommand.self,
         ],
         defaultSubcommand: nil
