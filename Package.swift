@@ -28,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.20.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
     ],
     targets: [
         // Value types and protocols shared by every part. No I/O.
@@ -123,7 +124,10 @@ let package = Package(
             dependencies: [
                 "EnvironmentServer", "Agent", "Tasks", "WardenCore", "warden-jail",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
-            ]
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            // Run by the test with the venv's Python (OpenEnv's client).
+            exclude: ["openenv_client.py"]
         ),
     ]
 )

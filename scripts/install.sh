@@ -3,7 +3,7 @@
 # Idempotent and quick when everything is already present: nothing is fetched then.
 set -euo pipefail
 
-packages=(libgit2-dev libseccomp-dev pkg-config git patch bash coreutils procps python3)
+packages=(libgit2-dev libseccomp-dev pkg-config git patch bash coreutils procps python3 python3-venv)
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 missing=()
@@ -31,6 +31,14 @@ if ! command -v node >/dev/null 2>&1; then
   echo "install.sh: installing nodejs" >&2
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs >/dev/null
+fi
+
+# The environment server's tests drive it with OpenEnv's published client, in a venv of its own.
+openenv_venv="${WARDEN_OPENENV_VENV:-$HOME/.cache/warden/openenv}"
+if ! "$openenv_venv/bin/python" -c "import openenv.core.generic_client" >/dev/null 2>&1; then
+  echo "install.sh: installing openenv-core (OpenEnv's client) into $openenv_venv" >&2
+  python3 -m venv "$openenv_venv"
+  "$openenv_venv/bin/pip" install --quiet --disable-pip-version-check openenv-core==0.3.0
 fi
 
 if ! command -v swift >/dev/null 2>&1; then
