@@ -99,7 +99,11 @@ let package = Package(
         // Benchmarks print medians and ratios to baselines measured in the same run.
         .executableTarget(
             name: "warden-bench",
-            dependencies: ["WardenCore", "Sandbox", "Workspace", "Agent", "Models", "Scoring", "Tasks"],
+            dependencies: [
+                "WardenCore", "Sandbox", "Workspace", "Agent", "Models", "Scoring", "Tasks", "EnvironmentServer",
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Benchmarks/warden-bench"
         ),
 
