@@ -499,12 +499,27 @@ public actor Episode {
     }
 
     /// Brings a fresh episode to the end of `steps`: the files (a binary patch from the base to
-    /// the step's tree, checked by tree id), the conversation and the counters.
-    func resume(header parent: TrajectoryHeader, steps kept: [TrajectoryStep], patch: Data, tree: String?) throws {
+    /// the step's tree, checked by tree id), the shell's directory, the conversation and the counters.
+    func resume(header parent: TrajectoryHeader, steps kept: [TrajectoryStep], patch: Data, tree: String?) async throws {
         if !patch.isEmpty { try tracker.apply(patchData: patch) }
         let snapshot = try tracker.snapshot()
         if let tree, snapshot.treeID != tree {
             throw WardenError("episode.fork", "the forked checkout's tree is \(snapshot.treeID), not the recorded \(tree)", context: checkout.path)
+        }
+        // The shell starts where the kept steps left it (a jailed `cd`, not recorded as a step).
+        // Inside the parent's checkout the path is rebased on this one; elsewhere (/tmp) it stays.
+        let here = environment.shell.configuration.checkout
+        if let recorded = kept.last(where: { $0.cwd != nil })?.cwd,
+           case let cwd = recorded == parent.checkout ? here
+               : recorded.hasPrefix(parent.checkout + "/") ? here + recorded.dropFirst(parent.checkout.count) : recorded,
+           cwd != here {
+            let quoted = "'" + cwd.replacingOccurrences(of: "'", with: "'\\''") + "'"
+            // Snapshot trees hold no empty directories; the shell standing in one proves it existed.
+            let make = cwd.hasPrefix(here + "/") ? "mkdir -p -- \(quoted) && " : ""
+            let moved = try await environment.shell.run("\(make)cd -- \(quoted)", timeout: 10)
+            guard moved.exitCode == 0, environment.shell.cwd == cwd else {
+                throw WardenError("episode.fork", "the forked shell cannot enter \(cwd): \(moved.combined.text)", context: checkout.path)
+            }
         }
         var conversation = parent.messages
         for step in kept {

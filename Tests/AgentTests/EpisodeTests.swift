@@ -82,7 +82,7 @@ struct EpisodeTests {
         let parent = try await fixture.prepare()
         try await parent.reset()
         let handler = CWMProtocol()
-        _ = try await parent.step(handler.render(.bash(command: "echo one > one.txt && mkdir -p sub"), callID: ""))
+        _ = try await parent.step(handler.render(.bash(command: "echo one > one.txt && mkdir -p sub && cd sub"), callID: ""))
         _ = try await parent.step(handler.render(.bash(command: "echo two > two.txt"), callID: ""))
         let recorded = try Data(contentsOf: fixture.trajectoryURL)
         let parentMessages = await parent.messages
@@ -90,17 +90,21 @@ struct EpisodeTests {
         let childRoot = fixture.root.appendingPathComponent("child")
         let child = try await parent.fork(at: 1, workDirectory: childRoot, trajectory: fixture.root.appendingPathComponent("child.jsonl"))
         #expect(FileManager.default.fileExists(atPath: child.checkout.appendingPathComponent("one.txt").path))
-        #expect(!FileManager.default.fileExists(atPath: child.checkout.appendingPathComponent("two.txt").path))
+        #expect(!FileManager.default.fileExists(atPath: child.checkout.appendingPathComponent("sub/two.txt").path))
         // The conversation up to step 1: system, user, the response, its observation.
         #expect(await child.messages == Array(parentMessages.prefix(4)))
-        let result = try await child.step(handler.render(.bash(command: "echo three > three.txt; rm one.txt; ls"), callID: ""))
+        let result = try await child.step(handler.render(.bash(command: "echo three > three.txt; rm ../one.txt; pwd"), callID: ""))
         #expect(result.info.step == 2)
-        #expect(Set(result.info.changes.map(\.path)) == ["three.txt", "one.txt"])
+        #expect(Set(result.info.changes.map(\.path)) == ["sub/three.txt", "one.txt"])
+        // The fork's shell starts in the directory the parent's step 1 left it in.
+        #expect(await child.steps.last?.command?.combined.text.hasSuffix("/sub\n") == true)
 
         #expect(try Data(contentsOf: fixture.trajectoryURL) == recorded)
         #expect(await parent.messages == parentMessages)
         let parentFiles = try FileManager.default.contentsOfDirectory(atPath: fixture.checkout.path).filter { !$0.hasPrefix(".") }
-        #expect(Set(parentFiles) == ["app.py", "README.md", "one.txt", "two.txt", "sub"])
+        #expect(Set(parentFiles) == ["app.py", "README.md", "one.txt", "sub"])
+        #expect(FileManager.default.fileExists(atPath: fixture.checkout.appendingPathComponent("sub/two.txt").path))
+        #expect(!FileManager.default.fileExists(atPath: fixture.checkout.appendingPathComponent("sub/three.txt").path))
         let header = try Trajectory.read(fixture.root.appendingPathComponent("child.jsonl")).header
         #expect(header.parent == EpisodeParent(trajectory: fixture.trajectoryURL.path, step: 1))
         #expect(await child.close().isEmpty)
