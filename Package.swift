@@ -128,6 +128,7 @@ let package = Package(
             dependencies: [
                 "EnvironmentServer", "Agent", "Tasks", "WardenCore", "warden-jail",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             // Run by the test with the venv's Python (OpenEnv's client).
