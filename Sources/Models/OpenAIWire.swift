@@ -150,9 +150,19 @@ enum OpenAIWire {
         var model: String?
         if case let .string(text)? = top["model"] { model = text }
 
+        // vLLM: `prompt_token_ids` at the top and `token_ids` on the choice; SGLang:
+        // `prompt_token_ids` and `response_token_ids` on the choice.
+        func ids(_ value: JSONValue?) -> [Int]? {
+            guard case let .array(items)? = value else { return nil }
+            let numbers = items.compactMap { item -> Int? in if case let .number(n) = item { Int(exactly: n) } else { nil } }
+            return numbers.count == items.count ? numbers : nil
+        }
         return ModelResponse(
             content: content, reasoning: reasoning, toolCalls: toolCalls, finishReason: finishReason, model: model,
-            promptTokens: promptTokens, completionTokens: completionTokens, logprobs: logprobs
+            promptTokens: promptTokens, completionTokens: completionTokens, logprobs: logprobs,
+            promptTokenIDs: ids(top["prompt_token_ids"] ?? choice["prompt_token_ids"]),
+            completionTokenIDs: ids(choice["token_ids"] ?? choice["response_token_ids"]),
+            policyVersionAtStart: model, policyVersionAtEnd: model
         )
     }
 
