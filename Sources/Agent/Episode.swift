@@ -131,6 +131,8 @@ public actor Episode {
     private var score: EvaluationResult?
     private var scoreError: String?
     private var closed = false
+    /// The shell's exports as last recorded.
+    private var lastExports: [String: String]?
 
     private init(spec: EpisodeSpec, trajectory: URL, checkout: URL, environment: AgentEnvironment, writer: TrajectoryWriter) throws {
         self.spec = spec
@@ -324,14 +326,20 @@ public actor Episode {
         }
 
         // The observation with the budget, and the step record.
+        // Exports are recorded with the step only when they changed, and not twice.
+        var command = outcome.command
+        let exports = command?.exports
+        command?.exports = nil
+        let changedExports = exports.flatMap { $0 == lastExports ? nil : $0 }
+        if let exports { lastExports = exports }
         let budget = Budget(remainingTurns: max(0, limits.maxSteps - index), remainingTokens: max(0, limits.maxContextTokens - contextTokens))
         let observation = handler.observation(outcome.body, budget: budget, turn: .action(action, reasoning: reasoning, callID: callID))
         messages += observation
         try record(TrajectoryStep(
             index: index, startedAt: stepStarted, endedAt: timestamp(), response: response, reasoning: reasoning,
-            action: action, review: review, observation: observation, observationBody: outcome.body, budget: budget, command: outcome.command,
+            action: action, review: review, observation: observation, observationBody: outcome.body, budget: budget, command: command,
             toolOutput: outcome.toolOutput, exitCode: outcome.exitCode, durationMs: outcome.durationMs,
-            cwd: environment.shell.cwd, submission: outcome.submission, changes: snapshot.sincePrevious, treeID: snapshot.treeID,
+            cwd: environment.shell.cwd, exports: changedExports, submission: outcome.submission, changes: snapshot.sincePrevious, treeID: snapshot.treeID,
             gitignoreChanged: snapshot.gitignoreChanged))
         let info = EpisodeStepInfo(step: index, exitCode: outcome.exitCode, changes: snapshot.sincePrevious)
 
@@ -520,6 +528,21 @@ public actor Episode {
             guard moved.exitCode == 0, environment.shell.cwd == cwd else {
                 throw WardenError("episode.fork", "the forked shell cannot enter \(cwd): \(moved.combined.text)", context: checkout.path)
             }
+        }
+        // And with the exports the kept steps last recorded: set what differs, unset what is gone.
+        if let recorded = kept.last(where: { $0.exports != nil })?.exports {
+            let current = try await environment.shell.run("true", timeout: 10).exports ?? [:]
+            func quote(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+            let identifier = /[A-Za-z_][A-Za-z0-9_]*/
+            let set = recorded.filter { current[$0.key] != $0.value && $0.key.wholeMatch(of: identifier) != nil }.sorted { $0.key < $1.key }.map { "export \($0.key)=\(quote($0.value))" }
+            let unset = current.keys.filter { recorded[$0] == nil }.sorted().map { "unset \($0)" }
+            if !(set + unset).isEmpty {
+                let restored = try await environment.shell.run((set + unset).joined(separator: "\n"), timeout: 10)
+                guard restored.exitCode == 0, restored.exports == recorded else {
+                    throw WardenError("episode.fork", "the forked shell's exports could not be restored: \(restored.combined.text)", context: checkout.path)
+                }
+            }
+            lastExports = recorded
         }
         var conversation = parent.messages
         for step in kept {

@@ -77,6 +77,9 @@ public struct TrajectoryStep: Sendable, Codable, Hashable {
     public var exitCode: Int32?
     public var durationMs: Double
     public var cwd: String?
+    /// The shell's exported variables after the step, when they differ from the previous step's
+    /// (nil: unchanged, or no command ran). Fork starts its shell with them.
+    public var exports: [String: String]?
     /// The patch, when this step was a successful submission.
     public var submission: String?
     /// Files this step changed, and the snapshot tree after it.

@@ -36,7 +36,14 @@ public final class ShellSession: @unchecked Sendable {
           __warden_status=$?
           command exec 1>&8 2>&7 </dev/null
           builtin printf '\036%s:%d:%s:%s\036' "$__warden_nonce" "$__warden_status" "$PWD" "$__warden_nonce"
-          builtin printf '\036%s::%s\036' "$__warden_nonce" "$__warden_nonce" >&2
+          builtin printf '\036%s:' "$__warden_nonce" >&2
+          # `set -u` would stop at a listed name that is declared but unset: off while listing.
+          __warden_nounset=; [[ $- == *u* ]] && __warden_nounset=1; builtin set +u
+          for __warden_name in "${!A@}" "${!B@}" "${!C@}" "${!D@}" "${!E@}" "${!F@}" "${!G@}" "${!H@}" "${!I@}" "${!J@}" "${!K@}" "${!L@}" "${!M@}" "${!N@}" "${!O@}" "${!P@}" "${!Q@}" "${!R@}" "${!S@}" "${!T@}" "${!U@}" "${!V@}" "${!W@}" "${!X@}" "${!Y@}" "${!Z@}" "${!a@}" "${!b@}" "${!c@}" "${!d@}" "${!e@}" "${!f@}" "${!g@}" "${!h@}" "${!i@}" "${!j@}" "${!k@}" "${!l@}" "${!m@}" "${!n@}" "${!o@}" "${!p@}" "${!q@}" "${!r@}" "${!s@}" "${!t@}" "${!u@}" "${!v@}" "${!w@}" "${!x@}" "${!y@}" "${!z@}" "${!_@}"; do
+            [[ ${!__warden_name@a} == *x* && $__warden_name != __warden_* ]] && builtin printf '%s=%s\0' "$__warden_name" "${!__warden_name-}" >&2
+          done
+          [[ -n $__warden_nounset ]] && builtin set -u
+          builtin printf ':%s\036' "$__warden_nonce" >&2
         done
         """#
 
@@ -131,7 +138,7 @@ public final class ShellSession: @unchecked Sendable {
         let nonce = Self.makeNonce()
         var pendingInput = Array(nonce.utf8) + [0] + Array(command.utf8) + [0]
         var outScanner = MarkerScanner(nonce: nonce, carriedOver: leftoverOutput)
-        var errScanner = MarkerScanner(nonce: nonce, carriedOver: leftoverError)
+        var errScanner = MarkerScanner(nonce: nonce, carriedOver: leftoverError, maximumPayload: 16 << 20)
         leftoverOutput = []
         leftoverError = []
         let deadline = started + .seconds(timeout ?? configuration.profile.limits.commandTimeoutSeconds)
@@ -203,6 +210,7 @@ public final class ShellSession: @unchecked Sendable {
 
         var exitCode: Int32?
         var shellExited = false
+        var exports: [String: String]?
         // The jail's cgroup counts kills at its memory limit; a jail is replaced after one, so
         // any kill happened during this command.
         let memoryKills = process.memoryCounter?.kills() ?? 0
@@ -218,6 +226,7 @@ public final class ShellSession: @unchecked Sendable {
             let fields = payload.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
             exitCode = Int32(fields.first ?? "") ?? -1
             if fields.count == 2 { cwd = String(fields[1]) }
+            exports = Self.exports(errScanner.payload ?? "")
             leftoverOutput = outScanner.leftover
             leftoverError = errScanner.leftover
             if outOfMemory != nil {
@@ -242,7 +251,18 @@ public final class ShellSession: @unchecked Sendable {
             command: command, exitCode: exitCode, timedOut: timedOut, cancelled: cancelled, shellExited: shellExited,
             restart: restart, outOfMemory: outOfMemory,
             durationMs: Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15,
-            stdout: stdout.captured, stderr: stderr.captured, combined: combined.captured, cwd: cwd, spillPath: spillPath)
+            stdout: stdout.captured, stderr: stderr.captured, combined: combined.captured, cwd: cwd, spillPath: spillPath,
+            exports: exports)
+    }
+
+    /// The exported variables the driver lists after a command: `NAME=VALUE` pairs, each ended by NUL.
+    static func exports(_ payload: String) -> [String: String] {
+        var result: [String: String] = [:]
+        for pair in payload.split(separator: "\0") {
+            guard let equals = pair.firstIndex(of: "=") else { continue }
+            result[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
+        }
+        return result
     }
 
     /// Reads what a dead or dying jail still had in its pipes, for at most a second.

@@ -73,12 +73,15 @@ public struct CommandResult: Sendable, Codable, Hashable {
     public var cwd: String
     /// The file holding the command's full output, when spilling was asked for.
     public var spillPath: String?
+    /// The shell's exported variables after the command (nil when the shell did not finish it).
+    /// The episode records them with the step when they change, and drops them from here.
+    public var exports: [String: String]?
 
     public init(
         command: String, exitCode: Int32?, timedOut: Bool = false, cancelled: Bool = false,
         shellExited: Bool = false, restart: ShellRestart? = nil, outOfMemory: OutOfMemory? = nil, durationMs: Double,
         stdout: CapturedOutput, stderr: CapturedOutput, combined: CapturedOutput,
-        cwd: String, spillPath: String? = nil
+        cwd: String, spillPath: String? = nil, exports: [String: String]? = nil
     ) {
         self.command = command
         self.exitCode = exitCode
@@ -93,5 +96,6 @@ public struct CommandResult: Sendable, Codable, Hashable {
         self.combined = combined
         self.cwd = cwd
         self.spillPath = spillPath
+        self.exports = exports
     }
 }

@@ -82,8 +82,8 @@ struct EpisodeTests {
         let parent = try await fixture.prepare()
         try await parent.reset()
         let handler = CWMProtocol()
-        _ = try await parent.step(handler.render(.bash(command: "echo one > one.txt && mkdir -p sub && cd sub"), callID: ""))
-        _ = try await parent.step(handler.render(.bash(command: "echo two > two.txt"), callID: ""))
+        _ = try await parent.step(handler.render(.bash(command: "echo one > one.txt && mkdir -p sub && cd sub && export FORK_VAR='a b' && unset LANG"), callID: ""))
+        _ = try await parent.step(handler.render(.bash(command: "echo two > two.txt; export LATER=1"), callID: ""))
         let recorded = try Data(contentsOf: fixture.trajectoryURL)
         let parentMessages = await parent.messages
 
@@ -93,11 +93,13 @@ struct EpisodeTests {
         #expect(!FileManager.default.fileExists(atPath: child.checkout.appendingPathComponent("sub/two.txt").path))
         // The conversation up to step 1: system, user, the response, its observation.
         #expect(await child.messages == Array(parentMessages.prefix(4)))
-        let result = try await child.step(handler.render(.bash(command: "echo three > three.txt; rm ../one.txt; pwd"), callID: ""))
+        let result = try await child.step(handler.render(.bash(command: "echo three > three.txt; rm ../one.txt; echo \"[$FORK_VAR][${LATER-}][${LANG-unset}]\"; pwd"), callID: ""))
         #expect(result.info.step == 2)
         #expect(Set(result.info.changes.map(\.path)) == ["sub/three.txt", "one.txt"])
         // The fork's shell starts in the directory the parent's step 1 left it in.
         #expect(await child.steps.last?.command?.combined.text.hasSuffix("/sub\n") == true)
+        // ... with the exports step 1 left: FORK_VAR set, LANG unset, and not step 2's LATER.
+        #expect(await child.steps.last?.command?.combined.text.hasPrefix("[a b][][unset]\n") == true)
 
         #expect(try Data(contentsOf: fixture.trajectoryURL) == recorded)
         #expect(await parent.messages == parentMessages)

@@ -156,6 +156,30 @@ struct ShellSessionTests {
     /// Issue 9, item 7, still open: the framing nonce lives in the shell the command runs in,
     /// so the command can print a valid end marker itself. Once the status travels where the
     /// command has no handle, this known issue stops reproducing and the wrapper must go.
+    @Test("each command reports the shell's exported variables, whatever the command did to IFS, set -u or the values")
+    func exportedVariables() throws {
+        let checkout = try TempCheckout()
+        defer { checkout.cleanup() }
+        let shell = try makeShell(checkout)
+        defer { shell.close() }
+        let first = try shell.run("export PLAIN=1 SPACED='a b' NEWLINE=$'x\\ny' EQUALS='k=v'; export -n HOME; export EMPTY=")
+        let exports = try #require(first.exports)
+        #expect(exports["PLAIN"] == "1")
+        #expect(exports["SPACED"] == "a b")
+        #expect(exports["NEWLINE"] == "x\ny")
+        #expect(exports["EQUALS"] == "k=v")
+        #expect(exports["EMPTY"] == "")
+        #expect(exports["HOME"] == nil)
+        #expect(exports.keys.allSatisfy { !$0.hasPrefix("__warden") })
+        // A hostile shell configuration changes nothing: the next command still ends normally.
+        let hostile = try shell.run("set -u -e; IFS=; shopt -s nullglob; export ODD=$'\\x1e'; true")
+        #expect(hostile.exitCode == 0)
+        #expect(hostile.exports?["ODD"] == "\u{1e}")
+        let after = try shell.run("echo still here")
+        #expect(after.stdout.text == "still here\n")
+        #expect(after.exports?["PLAIN"] == "1")
+    }
+
     @Test("a command cannot forge its own exit code and directory")
     func forgedMarker() throws {
         let checkout = try TempCheckout()
