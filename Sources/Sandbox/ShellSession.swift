@@ -37,12 +37,7 @@ public final class ShellSession: @unchecked Sendable {
           command exec 1>&8 2>&7 </dev/null
           builtin printf '\036%s:%d:%s:%s\036' "$__warden_nonce" "$__warden_status" "$PWD" "$__warden_nonce"
           builtin printf '\036%s:' "$__warden_nonce" >&2
-          # `set -u` would stop at a listed name that is declared but unset: off while listing.
-          __warden_nounset=; [[ $- == *u* ]] && __warden_nounset=1; builtin set +u
-          for __warden_name in "${!A@}" "${!B@}" "${!C@}" "${!D@}" "${!E@}" "${!F@}" "${!G@}" "${!H@}" "${!I@}" "${!J@}" "${!K@}" "${!L@}" "${!M@}" "${!N@}" "${!O@}" "${!P@}" "${!Q@}" "${!R@}" "${!S@}" "${!T@}" "${!U@}" "${!V@}" "${!W@}" "${!X@}" "${!Y@}" "${!Z@}" "${!a@}" "${!b@}" "${!c@}" "${!d@}" "${!e@}" "${!f@}" "${!g@}" "${!h@}" "${!i@}" "${!j@}" "${!k@}" "${!l@}" "${!m@}" "${!n@}" "${!o@}" "${!p@}" "${!q@}" "${!r@}" "${!s@}" "${!t@}" "${!u@}" "${!v@}" "${!w@}" "${!x@}" "${!y@}" "${!z@}" "${!_@}"; do
-            [[ ${!__warden_name@a} == *x* && $__warden_name != __warden_* ]] && builtin printf '%s=%s\0' "$__warden_name" "${!__warden_name-}" >&2
-          done
-          [[ -n $__warden_nounset ]] && builtin set -u
+          builtin export -p >&2
           builtin printf ':%s\036' "$__warden_nonce" >&2
         done
         """#
@@ -255,14 +250,9 @@ public final class ShellSession: @unchecked Sendable {
             exports: exports)
     }
 
-    /// The exported variables the driver lists after a command: `NAME=VALUE` pairs, each ended by NUL.
+    /// The exported variables in `export -p`'s listing, which the driver prints after a command.
     static func exports(_ payload: String) -> [String: String] {
-        var result: [String: String] = [:]
-        for pair in payload.split(separator: "\0") {
-            guard let equals = pair.firstIndex(of: "=") else { continue }
-            result[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
-        }
-        return result
+        ExportListing.parse(payload)
     }
 
     /// Reads what a dead or dying jail still had in its pipes, for at most a second.

@@ -162,13 +162,18 @@ struct ShellSessionTests {
         defer { checkout.cleanup() }
         let shell = try makeShell(checkout)
         defer { shell.close() }
-        let first = try shell.run("export PLAIN=1 SPACED='a b' NEWLINE=$'x\\ny' EQUALS='k=v'; export -n HOME; export EMPTY=")
+        let first = try shell.run(#"export PLAIN=1 SPACED='a b' NEWLINE=$'x\ny' EQUALS='k=v' QUOTES='q"$`\' UNI='héllo ✓' CTRL=$'\x01\t\\'"#
+                                  + "; export -n HOME; export EMPTY=; export DECLARED_ONLY")
         let exports = try #require(first.exports)
         #expect(exports["PLAIN"] == "1")
         #expect(exports["SPACED"] == "a b")
         #expect(exports["NEWLINE"] == "x\ny")
         #expect(exports["EQUALS"] == "k=v")
         #expect(exports["EMPTY"] == "")
+        #expect(exports["QUOTES"] == #"q"$`\"#)
+        #expect(exports["UNI"] == "héllo ✓")
+        #expect(exports["CTRL"] == "\u{01}\t\\")
+        #expect(exports["DECLARED_ONLY"] == nil)
         #expect(exports["HOME"] == nil)
         #expect(exports.keys.allSatisfy { !$0.hasPrefix("__warden") })
         // A hostile shell configuration changes nothing: the next command still ends normally.
