@@ -29,6 +29,9 @@ public final class ShellSession: @unchecked Sendable {
     /// Backs the jail's /tmp, so it survives restarts; removed when the session closes.
     private let temporaryDirectory = PersistentTemporaryDirectory()
 
+    /// The driver's last `export -p` listing and what it parsed to.
+    private var lastExportListing: (listing: String, exports: [String: String]) = ("", [:])
+
     static let driver = #"""
         exec 9<&0 8>&1 7>&2 </dev/null
         while builtin read -r -d '' -u 9 __warden_nonce && builtin read -r -d '' -u 9 __warden_command; do
@@ -221,7 +224,10 @@ public final class ShellSession: @unchecked Sendable {
             let fields = payload.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
             exitCode = Int32(fields.first ?? "") ?? -1
             if fields.count == 2 { cwd = String(fields[1]) }
-            exports = Self.exports(errScanner.payload ?? "")
+            // Most commands change no export: parse the listing only when it differs.
+            let listing = errScanner.payload ?? ""
+            if listing != lastExportListing.listing { lastExportListing = (listing, ExportListing.parse(listing)) }
+            exports = lastExportListing.exports
             leftoverOutput = outScanner.leftover
             leftoverError = errScanner.leftover
             if outOfMemory != nil {
@@ -250,10 +256,6 @@ public final class ShellSession: @unchecked Sendable {
             exports: exports)
     }
 
-    /// The exported variables in `export -p`'s listing, which the driver prints after a command.
-    static func exports(_ payload: String) -> [String: String] {
-        ExportListing.parse(payload)
-    }
 
     /// Reads what a dead or dying jail still had in its pipes, for at most a second.
     private func drain(_ process: HelperProcess, outOpen: Bool, errOpen: Bool, out: inout MarkerScanner, err: inout MarkerScanner,
