@@ -202,11 +202,14 @@ struct ShellSessionTests {
         defer { checkout.cleanup() }
         let shell = try makeShell(checkout)
         defer { shell.close() }
-        let tricky = "a b\n\u{1e}c=d\"$x'"
-        let result = try shell.run("export WARDEN_A=1 WARDEN_B=$'a b\\n\\036c=d\"$x\\''; WARDEN_LOCAL=2; export -n HOME")
+        let tricky = "a b\n\u{1e}c=d\"$x'\\`é\t"
+        let result = try shell.run(#"export WARDEN_A=1 WARDEN_B=$'a b\n\036c=d"$x\'\\`é\t' WARDEN_C='q"$\`' WARDEN_D; "#
+                                   + "WARDEN_LOCAL=2; export -n HOME")
         let exports = try #require(result.exports)
         #expect(exports["WARDEN_A"] == "1")
         #expect(exports["WARDEN_B"] == tricky)
+        #expect(exports["WARDEN_C"] == "q\"$\\`")
+        #expect(exports["WARDEN_D"] == nil)
         #expect(exports["WARDEN_LOCAL"] == nil)
         #expect(exports["HOME"] == nil)
         #expect(exports["PATH"] != nil)
