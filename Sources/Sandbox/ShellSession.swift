@@ -63,9 +63,8 @@ public final class ShellSession: @unchecked Sendable {
           command exec 1>&8 2>&7 </dev/null
           builtin printf '\036%s::%s\036' "$__warden_nonce" "$__warden_nonce"
           builtin printf '\036%s::%s\036' "$__warden_nonce" "$__warden_nonce" >&2
-          builtin printf '\0%s\0%s\0' "$__warden_nonce" "$__warden_status" >&6
           builtin export -p >&6
-          builtin printf '\0%s\0' "$__warden_nonce" >&6
+          builtin printf '\0%s\0%s\0' "$__warden_status" "$__warden_nonce" >&6
         done
         """#
 
@@ -374,8 +373,8 @@ extension ShellSession {
 }
 
 /// Collects the shell's end-of-command report from the status socket: NUL-terminated fields
-/// `"" NONCE STATUS EXPORT-LISTING NONCE` (the empty first field ends any stray bytes; the
-/// listing is `export -p` output, which holds no NUL). Bytes written by any process other than the shell are
+/// `EXPORT-LISTING STATUS NONCE` (the listing is `export -p` output, which holds no NUL; two
+/// writes, each a wake-up of the harness). Bytes written by any process other than the shell are
 /// dropped, so nothing but the shell process itself can complete a command or set its status.
 struct StatusReader {
     struct Report {
@@ -414,16 +413,13 @@ struct StatusReader {
     }
 
     private mutating func parse() {
-        let fields = bytes.split(separator: 0, omittingEmptySubsequences: false).dropLast().map {
-            String(decoding: $0, as: UTF8.self)
-        }
-        // Values are decoded from the listing's bytes; the fields only locate it.
-        // A report for another nonce (the shell's own code replaying one) is skipped.
-        guard let start = fields.firstIndex(of: nonce), start + 1 < fields.count,
-              let end = fields[(start + 2)...].firstIndex(of: nonce) else { return }
-        let listing = fields[(start + 2)..<end].joined(separator: "\0")
-        let exports = ExportListing.parse(Array(listing.utf8))
-        report = Report(exitCode: Int32(fields[start + 1]) ?? -1, exports: exports)
+        let fields = Array(bytes.split(separator: 0, omittingEmptySubsequences: false).dropLast())
+        // The first complete report for this nonce counts; the listing is the field before the status.
+        let nonceBytes = Array(nonce.utf8)
+        guard let end = fields.firstIndex(where: { $0.elementsEqual(nonceBytes) }), end >= 2 else { return }
+        let exports = ExportListing.parse(Array(fields[end - 2]))
+        let exitCode = Int32(String(decoding: fields[end - 1], as: UTF8.self)) ?? -1
+        report = Report(exitCode: exitCode, exports: exports)
     }
 }
 
