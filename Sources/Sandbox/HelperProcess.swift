@@ -25,7 +25,9 @@ final class HelperProcess {
 
     /// Starts a jail running `arguments` and waits until the program was exec'd inside it.
     /// Throws with the helper's own explanation when the jail cannot be built.
-    static func start(_ configuration: JailConfiguration, arguments: [String], workingDirectory: String?) throws -> HelperProcess {
+    /// `passing` becomes the jailed program's fd 3 (the helper's fd 6); the caller keeps its copy.
+    static func start(_ configuration: JailConfiguration, arguments: [String], workingDirectory: String?,
+                      passing passedDescriptor: Int32? = nil) throws -> HelperProcess {
         ignoreSigpipe
         let tokens = configuration.specification(arguments: arguments, workingDirectory: workingDirectory)
         if let bad = tokens.first(where: { $0.utf8.contains(0) }) {
@@ -66,7 +68,8 @@ final class HelperProcess {
         for (source, target) in [(stdinRead, 0), (stdoutWrite, 1), (stderrWrite, 2), (specRead, 3), (statusWrite, 4), (lifelineRead, 5)] {
             posix_spawn_file_actions_adddup2(&actions, source, Int32(target))
         }
-        cjail_spawn_file_actions_addclosefrom(&actions, 6)
+        if let passedDescriptor { posix_spawn_file_actions_adddup2(&actions, passedDescriptor, 6) }
+        cjail_spawn_file_actions_addclosefrom(&actions, passedDescriptor == nil ? 6 : 7)
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -147,6 +150,13 @@ final class HelperProcess {
         let code = signal == 0 ? (status >> 8) & 0xff : 128 + signal
         exitStatus = code
         return code
+    }
+
+    /// The host pid of the jail's pid 1 (the program the helper exec'd), from the helper's
+    /// child list; nil once it is gone.
+    func jailedProgramPid() -> pid_t? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8) else { return nil }
+        return text.split(separator: " ").first.flatMap { pid_t($0) }
     }
 
     func closeInput() {

@@ -53,14 +53,12 @@ struct MarkerScanner {
     var leftover: [UInt8] { payload == nil ? [] : buffer }
 
     /// Output larger than this between a start and an end token means the start was not ours.
-    /// The stderr marker carries the shell's exported variables, so it may be large.
-    private let maximumPayload: Int
+    private static let maximumPayload = 64 * 1024
 
-    init(nonce: String, carriedOver: [UInt8] = [], maximumPayload: Int = 64 * 1024) {
+    init(nonce: String, carriedOver: [UInt8] = []) {
         start = [0x1e] + Array(nonce.utf8) + [0x3a]
         end = [0x3a] + Array(nonce.utf8) + [0x1e]
         buffer = carriedOver
-        self.maximumPayload = maximumPayload
     }
 
     /// Consumes bytes, passing on the ones that are certainly output.
@@ -83,13 +81,13 @@ struct MarkerScanner {
                 return
             }
             let payloadStart = startIndex + start.count
-            if let endIndex = Self.find(end, in: buffer, from: payloadStart), endIndex - payloadStart <= maximumPayload {
+            if let endIndex = Self.find(end, in: buffer, from: payloadStart), endIndex - payloadStart <= Self.maximumPayload {
                 if startIndex > 0 { output(buffer[0..<startIndex]) }
                 payload = String(decoding: buffer[payloadStart..<endIndex], as: UTF8.self)
                 buffer.removeFirst(endIndex + end.count)
                 return
             }
-            if buffer.count - payloadStart > maximumPayload {
+            if buffer.count - payloadStart > Self.maximumPayload {
                 searchFrom = startIndex + 1  // an imitation: treat it as output
                 continue
             }

@@ -69,19 +69,20 @@ public struct CommandResult: Sendable, Codable, Hashable {
     public var stderr: CapturedOutput
     /// Both streams in the order their bytes reached the harness, capped like each stream.
     public var combined: CapturedOutput
-    /// The working directory after the command (the last known one if the shell died).
+    /// The working directory after the command (the last known one if the shell died), read
+    /// from the shell process by the harness, not reported by it.
     public var cwd: String
+    /// The shell's exported variables after the command; nil when the command did not finish
+    /// in a live shell (timeout, cancellation, shell exit).
+    public var exports: [String: String]?
     /// The file holding the command's full output, when spilling was asked for.
     public var spillPath: String?
-    /// The shell's exported variables after the command (nil when the shell did not finish it).
-    /// The episode records them with the step when they change, and drops them from here.
-    public var exports: [String: String]?
 
     public init(
         command: String, exitCode: Int32?, timedOut: Bool = false, cancelled: Bool = false,
         shellExited: Bool = false, restart: ShellRestart? = nil, outOfMemory: OutOfMemory? = nil, durationMs: Double,
         stdout: CapturedOutput, stderr: CapturedOutput, combined: CapturedOutput,
-        cwd: String, spillPath: String? = nil, exports: [String: String]? = nil
+        cwd: String, exports: [String: String]? = nil, spillPath: String? = nil
     ) {
         self.command = command
         self.exitCode = exitCode
@@ -95,7 +96,19 @@ public struct CommandResult: Sendable, Codable, Hashable {
         self.stderr = stderr
         self.combined = combined
         self.cwd = cwd
+        self.exports = exports
         self.spillPath = spillPath
+    }
+}
+
+/// What a fresh shell needs to continue where another left off: its working directory and
+/// exported environment (a fork of an episode starts its jail in this state).
+public struct ShellState: Sendable, Codable, Hashable {
+    public var cwd: String
+    public var exports: [String: String]
+
+    public init(cwd: String, exports: [String: String]) {
+        self.cwd = cwd
         self.exports = exports
     }
 }

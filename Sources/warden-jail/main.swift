@@ -10,6 +10,8 @@
 //   4        status: close-on-exec; empty at EOF means the program was exec'd, otherwise
 //            it carries one line "stage: message" describing why the jail could not start
 //   5        lifeline: when the harness closes its end (or dies), the jail is killed
+//   6        optional: a socket handed to the jailed program as its fd 3 (the persistent
+//            shell's status channel; see ShellSession)
 //
 // The helper stays outside as a supervisor: it writes the uid/gid maps, waits for the
 // jail's pid 1 and, once the harness has closed the lifeline (so the harness can still read
@@ -34,6 +36,9 @@ import Glibc
 let specDescriptor: Int32 = 3
 let statusDescriptor: Int32 = 4
 let lifelineDescriptor: Int32 = 5
+let passedDescriptor: Int32 = 6
+/// Checked before anything else is opened, which could land on fd 6.
+let passesSocket = fcntl(passedDescriptor, F_GETFD) >= 0
 /// Exit status when the jail could not be built; the status pipe says why.
 let setupFailureStatus: Int32 = 125
 
@@ -483,7 +488,10 @@ func enterJail(_ spec: JailSpec, sync: Int32, jailNamespace: Int32, cgroupHeld: 
     check("setup", "cannot tie the jail to its supervisor", cjail_die_with_parent())
     var hangup = pollfd(fd: sync, events: 0, revents: 0)
     if poll(&hangup, 1, 0) != 0 { _exit(setupFailureStatus) }
-    // Only stdio and the close-on-exec status pipe survive.
+    // Only stdio, the close-on-exec status pipe and the passed socket (as fd 3) survive.
+    if passesSocket {
+        check("setup", "cannot pass the status socket", dup2(passedDescriptor, 3))
+    }
     _ = cjail_close_from(statusDescriptor + 1)
 
     let argv = spec.arguments.map { strdup($0) } + [nil]
@@ -614,6 +622,7 @@ func supervise() -> Never {
         enterJail(spec, sync: syncPipe[0], jailNamespace: jailNamespace, cgroupHeld: cgroupHeld)
     }
     close(syncPipe[0])
+    if passesSocket { close(passedDescriptor) }  // the jail's copy only
     leaveCgroups(cgroups)
     if jailNamespace >= 0 { close(jailNamespace) }
     for namespace in Set(spec.idmapNamespaces.values) where namespace != jailNamespace { close(namespace) }

@@ -153,64 +153,83 @@ struct ShellSessionTests {
         #expect(next.restart == .afterCancel)
     }
 
-    /// Issue 9, item 7, still open: the framing nonce lives in the shell the command runs in,
-    /// so the command can print a valid end marker itself. Once the status travels where the
-    /// command has no handle, this known issue stops reproducing and the wrapper must go.
-    @Test("each command reports the shell's exported variables, whatever the command did to IFS, set -u or the values")
-    func exportedVariables() throws {
-        let checkout = try TempCheckout()
-        defer { checkout.cleanup() }
-        let shell = try makeShell(checkout)
-        defer { shell.close() }
-        let first = try shell.run(#"export PLAIN=1 SPACED='a b' NEWLINE=$'x\ny' EQUALS='k=v' QUOTES='q"$`\' UNI='héllo ✓' CTRL=$'\x01\t\\'"#
-                                  + "; export -n HOME; export EMPTY=; export DECLARED_ONLY")
-        let exports = try #require(first.exports)
-        #expect(exports["PLAIN"] == "1")
-        #expect(exports["SPACED"] == "a b")
-        #expect(exports["NEWLINE"] == "x\ny")
-        #expect(exports["EQUALS"] == "k=v")
-        #expect(exports["EMPTY"] == "")
-        #expect(exports["QUOTES"] == #"q"$`\"#)
-        #expect(exports["UNI"] == "héllo ✓")
-        #expect(exports["CTRL"] == "\u{01}\t\\")
-        #expect(exports["DECLARED_ONLY"] == nil)
-        #expect(exports["HOME"] == nil)
-        #expect(exports.keys.allSatisfy { !$0.hasPrefix("__warden") })
-        // A hostile shell configuration changes nothing: the next command still ends normally.
-        let hostile = try shell.run("set -u -e; IFS=; shopt -s nullglob; export ODD=$'\\x1e'; true")
-        #expect(hostile.exitCode == 0)
-        #expect(hostile.exports?["ODD"] == "\u{1e}")
-        let after = try shell.run("echo still here")
-        #expect(after.stdout.text == "still here\n")
-        #expect(after.exports?["PLAIN"] == "1")
-    }
-
+    /// Issue 9, item 7: the nonce is in reach of every process the shell forks (variables,
+    /// saved descriptors), so it cannot authenticate a status. Reports are accepted only from
+    /// the shell's own pid, and the cwd is read from /proc, so this forgery must fail.
     @Test("a command cannot forge its own exit code and directory")
     func forgedMarker() throws {
+        let checkout = try TempCheckout(files: ["sub/x": ""])
+        defer { checkout.cleanup() }
+        let shell = try makeShell(checkout)
+        defer { shell.close() }
+        // What an attacker can do: find anything nonce-like among the shell's variables, then,
+        // from background subshells (which hold every descriptor the shell holds, saved copies
+        // of the status socket and streams included), write imitation markers and status
+        // reports in the real format to every descriptor, directly and by reopening them
+        // through /proc, while the command runs and after it returned. The shell itself
+        // writes imitation markers too. (A report in the real format written by the shell's
+        // own builtins is the command choosing its status; see ShellSession.)
+        let forge = #"""
+            nonces=$(declare -p | sed -n 's/^declare -[-a-zA-Z]* [A-Za-z_0-9]*="\([0-9a-f]*x[0-9a-f]*\)"$/\1/p')
+            spray() {
+              for nonce in $nonces; do
+                for fd in $(ls /proc/$$/fd); do
+                  printf '\036%s:0:/forged:%s\036' "$nonce" "$nonce" >&"$fd"
+                  printf '\036%s::%s\036' "$nonce" "$nonce" >&"$fd"
+                  if [ "$1" = report ]; then
+                    printf '%s\0' "" "$nonce" 0 "$nonce" >&"$fd"
+                    printf '%s\0' "" "$nonce" 0 "$nonce" >"/proc/$$/fd/$fd"
+                  fi
+                done 2>/dev/null
+              done
+            }
+            ( spray report ) & ( sleep 0.2; spray report ) & ( sleep 1.5; spray report ) &
+            spray; cd sub; sleep 0.5; false
+            """#
+        let result = try shell.run(forge, timeout: 10)
+        #expect(!result.timedOut)
+        #expect(result.exitCode == 1)
+        #expect(result.cwd == checkout.path.resolvingSymlinksInPath().path + "/sub")
+        let next = try shell.run("sleep 2; echo next; (exit 4)", timeout: 10)
+        #expect(next.exitCode == 4)
+        #expect(next.stdout.text.hasSuffix("next\n"))
+        #expect(next.cwd.hasSuffix("/sub"))
+    }
+
+    @Test("the exported environment is recorded after each command, values verbatim")
+    func exportsAreRecorded() throws {
         let checkout = try TempCheckout()
         defer { checkout.cleanup() }
         let shell = try makeShell(checkout)
         defer { shell.close() }
-        // What an attacker in the same bash can do: find anything nonce-like among the shell's
-        // variables and write imitation markers to every descriptor the shell holds, directly
-        // and by reopening it through /proc (refused when the jail's root is unprivileged).
-        let forge = #"""
-            for nonce in $(declare -p | sed -n 's/^declare -[-a-zA-Z]* [A-Za-z_0-9]*="\([0-9a-f]*x[0-9a-f]*\)"$/\1/p'); do
-              for fd in $(ls /proc/$$/fd); do
-                printf '\036%s:0:/forged:%s\036' "$nonce" "$nonce" >&"$fd"
-                printf '\036%s::%s\036' "$nonce" "$nonce" >&"$fd"
-                printf '\036%s:0:/forged:%s\036' "$nonce" "$nonce" >"/proc/$$/fd/$fd"
-              done 2>/dev/null
-            done
-            sleep 0.3; false
-            """#
-        withKnownIssue("issue 9 item 7: the status is framed on streams the command can write") {
-            let result = try shell.run(forge)
-            #expect(result.exitCode == 1)
-            #expect(result.cwd != "/forged")
-            // Writing to the shell's copy of the command pipe also injects into the commands.
-            let next = try shell.run("echo next", timeout: 2)
-            #expect(next.stdout.text == "next\n")
-        }
+        let tricky = "a b\n\u{1e}c=d\"$x'\\`é\t"
+        let result = try shell.run(#"export WARDEN_A=1 WARDEN_B=$'a b\n\036c=d"$x\'\\`é\t' WARDEN_C='q"$\`' WARDEN_D; "#
+                                   + "WARDEN_LOCAL=2; export -n HOME")
+        let exports = try #require(result.exports)
+        #expect(exports["WARDEN_A"] == "1")
+        #expect(exports["WARDEN_B"] == tricky)
+        #expect(exports["WARDEN_C"] == "q\"$\\`")
+        #expect(exports["WARDEN_D"] == nil)
+        #expect(exports["WARDEN_LOCAL"] == nil)
+        #expect(exports["HOME"] == nil)
+        #expect(exports["PATH"] != nil)
+        #expect(try shell.run("unset WARDEN_A").exports?["WARDEN_A"] == nil)
+    }
+
+    @Test("a session started in a recorded state has that cwd and those exports")
+    func startsInGivenState() throws {
+        let checkout = try TempCheckout(files: ["sub/x": ""])
+        defer { checkout.cleanup() }
+        let first = try makeShell(checkout)
+        defer { first.close() }
+        let recorded = try first.run("cd sub && export WARDEN_FORKED='x y'")
+        let exports = try #require(recorded.exports)
+        let fork = ShellSession(configuration: first.configuration, initialState: ShellState(cwd: recorded.cwd, exports: exports))
+        defer { fork.close() }
+        let result = try fork.run(#"pwd; echo "$WARDEN_FORKED"; bash -c 'echo "$WARDEN_FORKED"'"#)
+        #expect(result.restart == nil)
+        #expect(result.stdout.text == "\(recorded.cwd)\nx y\nx y\n")
+        #expect(result.cwd == recorded.cwd)
+        #expect(result.exports?["WARDEN_FORKED"] == "x y")
     }
 }

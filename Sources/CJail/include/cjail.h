@@ -59,3 +59,11 @@ int cjail_open_in_root(int rootfd, const char *path, int flags, unsigned int mod
 /// jailed process whose ids map to uid and gid on the host.
 int cjail_thread_act_as(uid_t uid, gid_t gid);
 extern const int cjail_O_PATH;
+/// A close-on-exec AF_UNIX stream socketpair; fds[0] has SO_PASSCRED, so every read from it
+/// learns which process wrote the bytes (the kernel fills in the writer's pid; a process
+/// without CAP_SYS_ADMIN cannot claim another's).
+int cjail_credential_socketpair(int fds[2]);
+/// recvmsg on a SO_PASSCRED socket: returns bytes read (one writer's bytes only: the kernel
+/// never merges data from writers with different credentials) and stores the writer's pid,
+/// as seen from the caller's pid namespace, in *sender (0 when none came).
+ssize_t cjail_receive_from(int fd, void *buffer, size_t length, pid_t *sender);
