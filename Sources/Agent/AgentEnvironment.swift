@@ -173,7 +173,7 @@ public enum ObservationBody {
             case .afterCancel: "the previous command was cancelled"
             case .afterOutOfMemory: "the previous command ran out of memory"
             }
-            lines.append("[a fresh shell was started in \(result.cwd) because \(reason); variables, functions and background jobs were lost]")
+            lines.append("[a fresh shell was started in \(result.cwd) because \(reason); exported variables were kept; other variables, functions and background jobs were lost]")
         }
         let output = truncate(result.combined.text, to: observationCharacters)
         lines.append(output.isEmpty ? "(no output)" : output)

@@ -104,7 +104,8 @@ struct AgentLoopTests {
         #expect(trajectory.steps[1].command?.timedOut == true)
         let after = trajectory.steps[2].observation[0].content
         #expect(after.contains("[a fresh shell was started in /tmp because the previous command timed out"))
-        #expect(after.contains("/tmp\nA=\n"))
+        // Exports survive the restart (the fresh jail starts with the last ones); the rest is lost.
+        #expect(after.contains("/tmp\nA=1\n"))
     }
 
     @Test("submit with a path submits that patch file")
