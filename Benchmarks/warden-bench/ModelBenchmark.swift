@@ -174,7 +174,7 @@ private final class CannedChatServer: @unchecked Sendable {
             // One request: the head, then Content-Length bytes of body.
             var head: Range<Int>?
             while head == nil {
-                head = pending.firstRange(of: headerEnd)
+                head = Self.find(headerEnd, in: pending[...])
                 if head != nil { break }
                 let n = read(connection, &chunk, chunk.count)
                 guard n > 0 else { return }
@@ -190,7 +190,7 @@ private final class CannedChatServer: @unchecked Sendable {
                 pending += chunk[0..<n]
             }
             let body = pending[head.upperBound..<(head.upperBound + bodyLength)]
-            let wantsStream = body.firstRange(of: Array(#""stream":true"#.utf8)) != nil
+            let wantsStream = Self.find(Array(#""stream":true"#.utf8), in: body) != nil
             pending.removeFirst(head.upperBound + bodyLength)
             let reply: [UInt8] = wantsStream
                 ? Array("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n".utf8) + stream
@@ -201,6 +201,22 @@ private final class CannedChatServer: @unchecked Sendable {
                 guard n > 0 else { return }
                 offset += n
             }
+        }
+    }
+
+    /// Where `needle` first occurs in `haystack`, by a plain loop over the bytes (the generic
+    /// `firstRange` made this server the benchmark's busiest thread).
+    private static func find(_ needle: [UInt8], in haystack: ArraySlice<UInt8>) -> Range<Int>? {
+        haystack.withUnsafeBufferPointer { hay -> Range<Int>? in
+            guard needle.count <= hay.count, let first = needle.first else { return nil }
+            var index = 0
+            while index <= hay.count - needle.count {
+                if hay[index] == first, needle.indices.allSatisfy({ hay[index + $0] == needle[$0] }) {
+                    return (haystack.startIndex + index)..<(haystack.startIndex + index + needle.count)
+                }
+                index += 1
+            }
+            return nil
         }
     }
 }

@@ -223,59 +223,126 @@ public final class OpenAIClient: ModelClient {
     }
 
     private func send(_ body: Data, deadline: ContinuousClock.Instant, lastEvent: LastEvent) async throws -> Received {
-        var request = HTTPClientRequest(url: endpoint)
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
-        request.headers.add(name: "Accept", value: configuration.stream ? "text/event-stream" : "application/json")
-        request.headers.add(name: "User-Agent", value: "warden")
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "application/json")
+        headers.add(name: "Accept", value: configuration.stream ? "text/event-stream" : "application/json")
+        headers.add(name: "User-Agent", value: "warden")
         if let key = configuration.apiKey, !key.isEmpty {
-            request.headers.add(name: "Authorization", value: "Bearer \(key)")
+            headers.add(name: "Authorization", value: "Bearer \(key)")
         }
-        request.body = .bytes(ByteBuffer(bytes: body))
-        let remaining = ContinuousClock.now.duration(to: deadline)
-        let response = try await http.execute(
-            request, deadline: .now() + .nanoseconds(Self.nanoseconds(remaining) + 1_000_000_000)
+        let request = try HTTPClient.Request(
+            url: endpoint, method: .POST, headers: headers, body: .byteBuffer(ByteBuffer(bytes: body))
         )
-        let status = Int(response.status.code)
-        let isEventStream = response.headers.first(name: "content-type")?.lowercased().hasPrefix("text/event-stream") ?? false
-        // Errors come as JSON even from streaming servers, and a server may ignore `stream`.
-        guard configuration.stream, (200..<300).contains(status), isEventStream else {
-            let buffer: ByteBuffer
-            do {
-                buffer = try await response.body.collect(upTo: configuration.maxResponseBytes)
-            } catch is NIOTooManyBytesError {
-                throw TooLarge()
-            }
-            return .whole(Reply(
-                status: status, headers: response.headers.map { ($0.name, $0.value) }, body: Data(buffer.readableBytesView)
-            ))
+        let remaining = ContinuousClock.now.duration(to: deadline)
+        let eventLoop = http.eventLoopGroup.any()
+        let delegate = AttemptDelegate(
+            streaming: configuration.stream, maxResponseBytes: configuration.maxResponseBytes,
+            lastEvent: lastEvent, promise: eventLoop.makePromise()
+        )
+        let task = http.execute(
+            request: request, delegate: delegate, eventLoop: .delegate(on: eventLoop),
+            deadline: .now() + .nanoseconds(Self.nanoseconds(remaining) + 1_000_000_000)
+        )
+        return try await withTaskCancellationHandler {
+            try await delegate.result.get()
+        } onCancel: {
+            task.cancel()
+        }
+    }
+
+    /// Receives one attempt's response on its event loop. An event stream is parsed and
+    /// assembled as each body part arrives, with no hop to the caller per part (that hop cost
+    /// more than the parsing); any other body is collected whole. The result is delivered at
+    /// `[DONE]`, at a chunk that cannot be read, or at the body's end. After `[DONE]` the rest
+    /// of the body (normally just its terminator) is still read, so the connection is kept.
+    private final class AttemptDelegate: HTTPClientResponseDelegate, @unchecked Sendable {
+        typealias Response = Void
+
+        // Touched only on the event loop the request runs on (delegate callbacks included).
+        private let streaming: Bool
+        private let maxResponseBytes: Int
+        private let lastEvent: LastEvent
+        private let promise: EventLoopPromise<Received>
+        private var status = 0
+        private var headers: [(String, String)] = []
+        private var isEventStream = false
+        private var body = ByteBuffer()
+        private var size = 0
+        private var parser = ServerSentEventParser()
+        private var assembler = ChatStreamAssembler()
+        private var delivered = false
+
+        init(streaming: Bool, maxResponseBytes: Int, lastEvent: LastEvent, promise: EventLoopPromise<Received>) {
+            self.streaming = streaming
+            self.maxResponseBytes = maxResponseBytes
+            self.lastEvent = lastEvent
+            self.promise = promise
         }
 
-        var parser = ServerSentEventParser()
-        var assembler = ChatStreamAssembler()
-        var events: [ServerSentEvent] = []
-        var size = 0
-        for try await buffer in response.body {
-            size += buffer.readableBytes
-            if size > configuration.maxResponseBytes { throw TooLarge() }
-            buffer.withUnsafeReadableBytes { parser.feed($0, into: &events) }
-            guard !events.isEmpty else { continue }
-            lastEvent.mark()
-            for event in events {
-                do {
-                    try assembler.consume(event)
-                } catch {
-                    return .stream(.failure(error))
-                }
-                if assembler.done { break }
-            }
-            events.removeAll(keepingCapacity: true)
-            if assembler.done { break }
+        var result: EventLoopFuture<Received> { promise.futureResult }
+
+        func didReceiveHead(task: HTTPClient.Task<Void>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
+            status = Int(head.status.code)
+            headers = head.headers.map { ($0.name, $0.value) }
+            // Errors come as JSON even from streaming servers, and a server may ignore `stream`.
+            isEventStream = streaming && (200..<300).contains(status)
+                && head.headers.first(name: "content-type")?.lowercased().hasPrefix("text/event-stream") == true
+            return task.eventLoop.makeSucceededVoidFuture()
         }
-        do {
-            return .stream(.success(try assembler.response()))
-        } catch {
-            return .stream(.failure(error))
+
+        func didReceiveBodyPart(task: HTTPClient.Task<Void>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
+            size += buffer.readableBytes
+            if size > maxResponseBytes {
+                deliver(.failure(TooLarge()))
+                task.fail(reason: TooLarge())
+                return task.eventLoop.makeSucceededVoidFuture()
+            }
+            guard !delivered else { return task.eventLoop.makeSucceededVoidFuture() }
+            guard isEventStream else {
+                var part = buffer
+                body.writeBuffer(&part)
+                return task.eventLoop.makeSucceededVoidFuture()
+            }
+            var completedEvent = false
+            var unreadable: OpenAIWire.InvalidResponse?
+            buffer.withUnsafeReadableBytes { bytes in
+                do throws(OpenAIWire.InvalidResponse) {
+                    try parser.feed(bytes) { _, data throws(OpenAIWire.InvalidResponse) in
+                        completedEvent = true
+                        guard !assembler.done else { return }
+                        try assembler.consume(data: data)
+                    }
+                } catch {
+                    unreadable = error
+                }
+            }
+            if completedEvent { lastEvent.mark() }
+            if let unreadable {
+                deliver(.success(.stream(.failure(unreadable))))
+                // The rest of this body is of no use, nor is its connection.
+                task.cancel()
+            } else if assembler.done {
+                deliver(.success(.stream(Result { () throws(OpenAIWire.InvalidResponse) in try assembler.response() })))
+            }
+            return task.eventLoop.makeSucceededVoidFuture()
+        }
+
+        func didReceiveError(task: HTTPClient.Task<Void>, _ error: any Error) {
+            deliver(.failure(error))
+        }
+
+        func didFinishRequest(task: HTTPClient.Task<Void>) throws {
+            if isEventStream {
+                deliver(.success(.stream(Result { () throws(OpenAIWire.InvalidResponse) in try assembler.response() })))
+            } else {
+                deliver(.success(.whole(Reply(status: status, headers: headers, body: Data(body.readableBytesView)))))
+            }
+        }
+
+        private func deliver(_ result: Result<Received, any Error>) {
+            guard !delivered else { return }
+            delivered = true
+            promise.completeWith(result)
         }
     }
 

@@ -4,8 +4,12 @@ import WardenCore
 /// Builds one `ModelResponse` from the chunks of a streamed chat completion, field by field as
 /// ``OpenAIWire/parseResponse(_:)`` reads the non-streamed form: content and reasoning
 /// (`reasoning_content` or `reasoning`) concatenated, tool calls keyed by their `index` with the
-/// arguments concatenated, logprobs appended, the last `finish_reason`, `model` and `usage`
-/// (servers send usage in a last chunk with no choices when asked with `include_usage`).
+/// arguments concatenated, logprobs and vLLM's `token_ids` appended, vLLM's `prompt_token_ids`
+/// (first chunk), the last `finish_reason`, `model` and `usage` (servers send usage in a last
+/// chunk with no choices when asked with `include_usage`), and the `model` of the first and the
+/// last chunk as the policy versions at the call's start and end.
+///
+/// Chunks are read by ``ChunkScanner``; any shape it does not recognise goes to `JSONDecoder`.
 ///
 /// The stream is complete at `[DONE]`, or at its end once a `finish_reason` arrived (some
 /// servers omit `[DONE]`); a stream that ends before either is an invalid response, retried.
@@ -18,11 +22,14 @@ struct ChatStreamAssembler {
     private var reasoning: String?
     private var calls: [Int: PartialCall] = [:]
     private var finishReason: String?
+    private var firstModel: String?
     private var model: String?
     private var promptTokens: Int?
     private var completionTokens: Int?
     private var logprobs: [TokenLogprob]?
-    private let decoder = JSONDecoder()
+    private var promptTokenIDs: [Int]?
+    private var completionTokenIDs: [Int]?
+    private var scanner = ChunkScanner()
 
     private struct PartialCall {
         var id = ""
@@ -31,46 +38,63 @@ struct ChatStreamAssembler {
     }
 
     mutating func consume(_ event: ServerSentEvent) throws(OpenAIWire.InvalidResponse) {
-        if event.data.count <= 16, event.text.trimmingWhitespace() == "[DONE]" {
+        try event.data.withUnsafeBytes { bytes in
+            Result { () throws(OpenAIWire.InvalidResponse) in try consume(data: bytes) }
+        }.get()
+    }
+
+    /// Consumes one event's data; `data` is only read during the call.
+    mutating func consume(data: UnsafeRawBufferPointer) throws(OpenAIWire.InvalidResponse) {
+        if data.count <= 16, String(decoding: data, as: UTF8.self).trimmingWhitespace() == "[DONE]" {
             done = true
             return
         }
+        if let chunk = scanner.scan(data) {
+            apply(chunk)
+        } else {
+            apply(try Self.decode(Data(data)))
+        }
+    }
+
+    /// The reference reading of a chunk, for every shape the scanner does not recognise.
+    static func decode(_ data: Data) throws(OpenAIWire.InvalidResponse) -> StreamChunk {
         let chunk: Chunk
         do {
-            chunk = try decoder.decode(Chunk.self, from: event.data)
+            chunk = try JSONDecoder().decode(Chunk.self, from: data)
         } catch {
-            throw OpenAIWire.InvalidResponse(problem: "a stream event is not a chat-completion chunk (\(OpenAIWire.excerpt(event.data)))")
+            throw OpenAIWire.InvalidResponse(problem: "a stream event is not a chat-completion chunk (\(OpenAIWire.excerpt(data)))")
         }
         if let error = chunk.error, error != .null {
-            let message = OpenAIWire.errorMessage(["error": error]) ?? OpenAIWire.excerpt(event.data)
+            let message = OpenAIWire.errorMessage(["error": error]) ?? OpenAIWire.excerpt(data)
             throw OpenAIWire.InvalidResponse(problem: "the server returned an error in the stream: \(message)")
         }
-        if let name = chunk.model, !name.isEmpty { model = name }
-        if let usage = chunk.usage {
-            if let n = usage.prompt_tokens { promptTokens = n }
-            if let n = usage.completion_tokens { completionTokens = n }
+        return chunk.fields
+    }
+
+    private mutating func apply(_ chunk: StreamChunk) {
+        if let name = chunk.model, !name.isEmpty {
+            if firstModel == nil { firstModel = name }
+            model = name
         }
-        for choice in chunk.choices ?? [] where (choice.index ?? 0) == 0 {
+        if let n = chunk.promptTokens { promptTokens = n }
+        if let n = chunk.completionTokens { completionTokens = n }
+        if let ids = chunk.promptTokenIDs { promptTokenIDs = ids }
+        for choice in chunk.choices {
             sawChoice = true
-            if let reason = choice.finish_reason { finishReason = reason }
-            if let tokens = choice.logprobs?.content {
-                logprobs = (logprobs ?? []) + tokens.compactMap { token in
-                    guard let text = token.token, let value = token.logprob else { return nil }
-                    return TokenLogprob(token: text, logprob: value)
-                }
-            }
-            guard let delta = choice.delta else { continue }
-            if let text = delta.content?.text { content += text }
-            if let text = delta.reasoning_content ?? delta.reasoning { reasoning = (reasoning ?? "") + text }
-            for (position, part) in (delta.tool_calls ?? []).enumerated() {
+            if let reason = choice.finishReason { finishReason = reason }
+            if let tokens = choice.logprobs { logprobs = (logprobs ?? []) + tokens }
+            if let ids = choice.tokenIDs { completionTokenIDs = (completionTokenIDs ?? []) + ids }
+            if let text = choice.content { content += text }
+            if let text = choice.reasoningContent ?? choice.reasoning { reasoning = (reasoning ?? "") + text }
+            for (position, part) in choice.toolCalls.enumerated() {
                 // Without an `index` (not OpenAI's format, but seen), an id starts a new call
                 // and a delta without one continues the last.
                 let key = part.index ?? (part.id == nil ? calls.keys.max() ?? position : calls.count)
                 var call = calls[key] ?? PartialCall()
                 if call.id.isEmpty, let id = part.id { call.id = id }
                 // Most servers send the name once; a server that repeats it whole is not doubled.
-                if let name = part.function?.name, name != call.name { call.name += name }
-                if let arguments = part.function?.arguments { call.arguments += arguments.text }
+                if let name = part.name, name != call.name { call.name += name }
+                if let arguments = part.arguments { call.arguments += arguments }
                 calls[key] = call
             }
         }
@@ -93,7 +117,9 @@ struct ChatStreamAssembler {
         }
         return ModelResponse(
             content: content, reasoning: reasoning, toolCalls: toolCalls, finishReason: finishReason, model: model,
-            promptTokens: promptTokens, completionTokens: completionTokens, logprobs: logprobs
+            promptTokens: promptTokens, completionTokens: completionTokens, logprobs: logprobs,
+            promptTokenIDs: promptTokenIDs, completionTokenIDs: completionTokenIDs,
+            policyVersionAtStart: firstModel, policyVersionAtEnd: model
         )
     }
 
@@ -104,6 +130,32 @@ struct ChatStreamAssembler {
         var choices: [Choice]?
         var usage: Usage?
         var error: JSONValue?
+        var prompt_token_ids: [Int]?
+
+        var fields: StreamChunk {
+            StreamChunk(
+                model: model, promptTokens: usage?.prompt_tokens, completionTokens: usage?.completion_tokens,
+                promptTokenIDs: prompt_token_ids,
+                choices: (choices ?? []).filter { ($0.index ?? 0) == 0 }.map { choice in
+                    StreamChunk.Choice(
+                        finishReason: choice.finish_reason,
+                        logprobs: choice.logprobs?.content?.compactMap { token in
+                            guard let text = token.token, let value = token.logprob else { return nil }
+                            return TokenLogprob(token: text, logprob: value)
+                        },
+                        tokenIDs: choice.token_ids,
+                        content: choice.delta?.content?.text,
+                        reasoningContent: choice.delta?.reasoning_content,
+                        reasoning: choice.delta?.reasoning,
+                        toolCalls: (choice.delta?.tool_calls ?? []).map { part in
+                            StreamChunk.ToolCallDelta(
+                                index: part.index, id: part.id, name: part.function?.name, arguments: part.function?.arguments?.text
+                            )
+                        }
+                    )
+                }
+            )
+        }
     }
 
     private struct Choice: Decodable {
@@ -111,6 +163,7 @@ struct ChatStreamAssembler {
         var delta: Delta?
         var finish_reason: String?
         var logprobs: Logprobs?
+        var token_ids: [Int]?
     }
 
     private struct Delta: Decodable {

@@ -161,7 +161,8 @@ enum OpenAIWire {
             content: content, reasoning: reasoning, toolCalls: toolCalls, finishReason: finishReason, model: model,
             promptTokens: promptTokens, completionTokens: completionTokens, logprobs: logprobs,
             promptTokenIDs: ids(top["prompt_token_ids"] ?? choice["prompt_token_ids"]),
-            completionTokenIDs: ids(choice["token_ids"] ?? choice["response_token_ids"])
+            completionTokenIDs: ids(choice["token_ids"] ?? choice["response_token_ids"]),
+            policyVersionAtStart: model, policyVersionAtEnd: model
         )
     }
 

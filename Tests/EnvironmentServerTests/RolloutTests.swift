@@ -43,8 +43,27 @@ struct FakeInferenceServer {
                 ]],
                 "usage": ["prompt_tokens": prompt.count, "completion_tokens": completion.count, "total_tokens": prompt.count + completion.count],
             ]
-            return Response(status: .ok, headers: [.contentType: "application/json"],
-                            body: .init(byteBuffer: ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: reply))))
+            let model = index < 2 ? "policy-A" : "policy-B"
+            let logprobs = completion.map { ["token": "t\($0)", "logprob": -0.5, "bytes": [], "top_logprobs": []] as [String: Any] }
+            guard (try JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any])?["stream"] as? Bool == true else {
+                return Response(status: .ok, headers: [.contentType: "application/json"],
+                                body: .init(byteBuffer: ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: reply))))
+            }
+            // Streamed as vLLM streams with `return_token_ids`: the prompt's ids first, then one
+            // chunk per completion token with its id and logprob, the finish, the usage.
+            var chunks: [[String: Any]] = [["model": model, "prompt_token_ids": prompt,
+                                            "choices": [["index": 0, "delta": ["role": "assistant", "content": ""], "token_ids": []]]]]
+            for (position, id) in completion.enumerated() {
+                let piece = position == 0 ? String(text.prefix(text.count / 2)) : String(text.dropFirst(text.count / 2))
+                chunks.append(["model": model, "choices": [["index": 0, "delta": ["content": piece], "token_ids": [id],
+                                                            "logprobs": ["content": [logprobs[position]]]]]])
+            }
+            chunks.append(["model": model, "choices": [["index": 0, "delta": [:], "finish_reason": "stop"]]])
+            chunks.append(["model": model, "choices": [], "usage": reply["usage"]!])
+            var events = ""
+            for chunk in chunks { events += "data: " + String(decoding: try JSONSerialization.data(withJSONObject: chunk), as: UTF8.self) + "\n\n" }
+            events += "data: [DONE]\n\n"
+            return Response(status: .ok, headers: [.contentType: "text/event-stream"], body: .init(byteBuffer: ByteBuffer(string: events)))
         }
         let (ports, continuation) = AsyncStream<Int>.makeStream()
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
@@ -58,8 +77,9 @@ struct FakeInferenceServer {
 
 @Suite("POST /v1/rollouts against a loopback inference server", .serialized)
 struct RolloutTests {
-    @Test("a rollout records token ids, logprobs and a loss mask per step, the reward, and the policy changing mid-episode")
-    func rollout() async throws {
+    @Test("a rollout records token ids, logprobs and a loss mask per step, the reward, and the policy changing mid-episode",
+          arguments: [false, true])
+    func rollout(stream: Bool) async throws {
         let server = try await RunningServer.start()
         defer { Task { await server.stop() } }
         let gold = try #require(try TaskSuite.load(repositoryRoot.appendingPathComponent("Tasks/starter/warden__calcly-1").path,
@@ -69,7 +89,7 @@ struct RolloutTests {
         ])
         defer { inference.task.cancel() }
         let body: [String: Any] = ["task_id": "warden__calcly-1", "base_url": "http://127.0.0.1:\(inference.port)/v1", "model": "policy",
-                                   "sampling": ["temperature": 0.7, "max_tokens": 512], "stream": false]
+                                   "sampling": ["temperature": 0.7, "max_tokens": 512], "stream": stream]
         let (status, result) = try await server.http("POST", "/v1/rollouts",
                                                      body: String(decoding: try JSONSerialization.data(withJSONObject: body), as: UTF8.self))
         #expect(status == 200, "\(result)")
@@ -95,5 +115,6 @@ struct RolloutTests {
         #expect(first["temperature"] as? Double == 0.7)
         #expect(first["logprobs"] as? Bool == true)
         #expect(first["return_token_ids"] as? Bool == true)
+        #expect(first["stream"] as? Bool == stream)
     }
 }

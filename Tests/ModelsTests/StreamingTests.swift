@@ -165,6 +165,27 @@ struct StreamingTests {
         }
     }
 
+    /// vLLM with `return_token_ids`: the prompt's ids in the first chunk, each chunk's ids on its
+    /// choice. A checkpoint pushed mid-call shows as a different `model` in the later chunks.
+    @Test func streamedTokenIDsAndPolicyVersions() async throws {
+        let streamed = events([
+            #"{"id": "c", "model": "policy-7", "prompt_token_ids": [1, 2, 3], "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "token_ids": []}]}"#,
+            chunk(delta: #"{"content": "Hel"}"#, model: "policy-7", extraChoice: #", "token_ids": [9906]"#),
+            chunk(delta: #"{"content": "lo"}"#, model: "policy-8", extraChoice: #", "token_ids": [385, 13]"#),
+            chunk(finish: "stop", model: "policy-8"),
+            usageChunk(prompt: 3, completion: 3, model: "policy-8"),
+        ])
+        try await withServer([.events(streamed)]) { _, client in
+            let response = try await client.complete(hello)
+            #expect(response.content == "Hello")
+            #expect(response.promptTokenIDs == [1, 2, 3])
+            #expect(response.completionTokenIDs == [9906, 385, 13])
+            #expect(response.policyVersionAtStart == "policy-7")
+            #expect(response.policyVersionAtEnd == "policy-8")
+            #expect(response.model == "policy-8")
+        }
+    }
+
     @Test func stallIsRetriedAtOnceAndCostsOneStallTimeout() async throws {
         // The back-off is long so that waiting it after the stall would show.
         try await withServer([.stall, .events(streamedHello())], configure: {
