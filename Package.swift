@@ -93,8 +93,11 @@ let package = Package(
             dependencies: [
                 "WardenCore", "Sandbox", "Workspace", "Models", "Agent", "Scoring", "Tasks", "Runs", "EnvironmentServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            plugins: ["BuildInfo"]
         ),
+        // Writes the git commit into the `warden` executable before each build (`--version`).
+        .plugin(name: "BuildInfo", capability: .buildTool()),
 
         // Benchmarks print medians and ratios to baselines measured in the same run.
         .executableTarget(

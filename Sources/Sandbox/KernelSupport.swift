@@ -38,7 +38,7 @@ enum KernelSupport {
         return (numbers[0], numbers[1])
     }
 
-    private static func currentRelease() -> String {
+    static func currentRelease() -> String {
         var name = utsname()
         uname(&name)
         return withUnsafeBytes(of: &name.release) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }

@@ -14,12 +14,14 @@ struct Warden: AsyncParsableCommand {
         subcommands: [
             DemoCommand.self, SolveCommand.self, RunCommand.self, MergeCommand.self, SFTCommand.self, EvalCommand.self, TasksCommand.self,
             ShowCommand.self, ReplayCommand.self, ForkCommand.self, ServeCommand.self,
-            ExecCommand.self, ShellCommand.self,
+            ExecCommand.self, ShellCommand.self, DoctorCommand.self,
         ],
         defaultSubcommand: nil
     )
 }
 
+/// The release and the commit it was built from (the BuildInfo plugin reads it at build time).
 enum WardenVersion {
-    static let current = "0.1.0"
+    static let release = "0.1.0"
+    static let current = "\(release) (commit \(BuildInfo.commit))"
 }

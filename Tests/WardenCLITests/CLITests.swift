@@ -248,6 +248,13 @@ struct SolveCLITests {
         #expect(try String(contentsOf: out.appendingPathComponent("patch.diff"), encoding: .utf8) == solved.stdout)
         #expect(try String(contentsOf: repository.appendingPathComponent("main.py"), encoding: .utf8) == "print('hello')\n")
 
+        // The header names the version and commit that `--version` prints.
+        let version = try CLITests.warden(["--version"])
+        #expect(version.stdout.wholeMatch(of: /0\.\d+\.\d+ \(commit ([0-9a-f]{40}(-dirty)?|unknown)\)\n/) != nil, "\(version.stdout)")
+        let firstLine = try String(contentsOf: out.appendingPathComponent("trajectory.jsonl"), encoding: .utf8).prefix { $0 != "\n" }
+        let header = try #require(try JSONSerialization.jsonObject(with: Data(firstLine.utf8)) as? [String: Any])
+        #expect(header["wardenVersion"] as? String == version.stdout.trimmingCharacters(in: .newlines))
+
         let shown = try CLITests.warden(["show", out.appendingPathComponent("trajectory.jsonl").path])
         #expect(shown.status == 0)
         #expect(shown.stdout.contains("protocol tools"))
