@@ -1,3 +1,4 @@
+import CJail
 import Foundation
 import Synchronization
 import WardenCore
@@ -140,7 +141,7 @@ public struct JailConfiguration: Sendable {
     /// The helper's specification for one jail running `arguments`, first trying to start in
     /// `workingDirectory` and falling back to the checkout's root.
     func specification(arguments: [String], workingDirectory: String?) -> [String] {
-        var tokens = ["uid", String(geteuid()), "gid", String(getegid()), "net", profile.network.rawValue]
+        var tokens = ["protocol", String(CJAIL_PROTOCOL_VERSION), "uid", String(geteuid()), "gid", String(getegid()), "net", profile.network.rawValue]
         let mapped = hostIdentity.uid != geteuid()
         if mapped { tokens += ["map-root", String(hostIdentity.uid), String(hostIdentity.gid)] }
         // Mapped, the checkout and writable binds appear owned by the jail's root.

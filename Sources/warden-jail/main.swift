@@ -159,6 +159,12 @@ func parseSpec(_ bytes: [UInt8]) -> JailSpec {
         guard let value = UInt64(text) else { fail("spec", "not a number: \(text)") }
         return value
     }
+    guard tokens.count >= 2, tokens[0] == "protocol", tokens[1] == String(CJAIL_PROTOCOL_VERSION) else {
+        let asked = tokens.count >= 2 && tokens[0] == "protocol" ? tokens[1] : "none"
+        fail("spec", "this warden-jail speaks protocol \(CJAIL_PROTOCOL_VERSION) but the harness asked for \(asked): "
+            + "the helper is from another build; rebuild warden and warden-jail together")
+    }
+    cursor = 2
     while cursor < tokens.count {
         let op = next()
         switch op {
