@@ -51,7 +51,13 @@ let package = Package(
             dependencies: ["WardenCore", .product(name: "AsyncHTTPClient", package: "async-http-client")]
         ),
         // The agent loop, action protocols, tools and trajectories.
-        .target(name: "Agent", dependencies: ["WardenCore", "Sandbox", "Workspace", "Scoring"], resources: [.copy("Templates")]),
+        .target(
+            name: "Agent",
+            dependencies: ["WardenCore", "Sandbox", "Workspace", "Scoring", .product(name: "Logging", package: "swift-log")],
+            resources: [.copy("Templates")]
+        ),
+        // The CLI's log handler (text or JSON lines on stderr) and its bootstrap.
+        .target(name: "WardenLog", dependencies: [.product(name: "Logging", package: "swift-log")]),
 
         // Scoring by the repository's tests: log parsers, SWE-bench grading, the evaluation pipeline.
         .target(name: "Scoring", dependencies: ["WardenCore", "Sandbox", "Workspace"]),
@@ -91,7 +97,7 @@ let package = Package(
         .executableTarget(
             name: "warden",
             dependencies: [
-                "WardenCore", "Sandbox", "Workspace", "Models", "Agent", "Scoring", "Tasks", "Runs", "EnvironmentServer",
+                "WardenCore", "Sandbox", "Workspace", "Models", "Agent", "Scoring", "Tasks", "Runs", "EnvironmentServer", "WardenLog",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             plugins: ["BuildInfo"]

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Sandbox
 import Scoring
 import Synchronization
@@ -51,6 +52,9 @@ public struct EpisodeSpec: Sendable {
     public var wardenVersion: String
     /// Set by fork.
     public var parent: EpisodeParent?
+    /// Steps are logged at debug, the end at info, scoring failures as errors; `task` (and
+    /// whatever the caller adds, such as `attempt`) is in every record's metadata.
+    public var logger: Logger
 
     public init(task: TaskInstance, repository: URL, origin: TaskOrigin? = nil, configuration: AgentConfiguration,
                 profile: SandboxProfile, workDirectory: URL, evaluator: Evaluator? = nil, scoreOutput: URL? = nil,
@@ -69,6 +73,9 @@ public struct EpisodeSpec: Sendable {
         self.modelName = modelName
         self.wardenVersion = wardenVersion
         self.parent = parent
+        var logger = Logger(label: "warden.episode")
+        logger[metadataKey: "task"] = "\(task.instanceID)"
+        self.logger = logger
     }
 }
 
@@ -359,6 +366,12 @@ public actor Episode {
     private func record(_ step: TrajectoryStep) throws {
         try writer.append(step)
         steps.append(step)
+        var metadata: Logger.Metadata = ["step": "\(step.index)", "ms": "\(Int(step.durationMs.rounded()))"]
+        if let action = step.action { metadata["action"] = "\(action.toolName)" }
+        if let code = step.exitCode { metadata["exit"] = "\(code)" }
+        if let problem = step.formatError { metadata["format_error"] = "\(problem)" }
+        if !step.changes.isEmpty { metadata["changed"] = "\(step.changes.count)" }
+        spec.logger.debug("step", metadata: metadata)
     }
 
     /// The step result of the step that ended the episode, with its score and reward.
@@ -395,6 +408,7 @@ public actor Episode {
                 score = try await evaluator.evaluate(spec.task, repository: spec.repository, patch: submission ?? finalDiff, output: spec.scoreOutput)
             } catch {
                 scoreError = "\(error)"
+                spec.logger.error("scoring failed", metadata: ["error": "\(error)"])
             }
         }
         let elapsed = clock.now - started
@@ -406,6 +420,10 @@ public actor Episode {
             modelVersions: modelVersions, score: score, scoreError: scoreError)
         self.final = final
         try writer.append(final)
+        var metadata: Logger.Metadata = ["status": "\(status.rawValue)", "steps": "\(steps.count)"]
+        if let detail { metadata["detail"] = "\(detail)" }
+        if let score { metadata["resolved"] = "\(score.resolved)" }
+        spec.logger.info("episode ended", metadata: metadata)
     }
 
     /// Ends a live episode as cancelled (its final record written), stops the jail and removes

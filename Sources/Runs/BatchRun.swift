@@ -337,9 +337,10 @@ public struct BatchRunner: Sendable {
         }
         let model: any ModelClient
         do { model = try makeModel(instance) } catch { return failed(error) }
-        let spec = EpisodeSpec(task: instance, repository: task.repository, origin: task.origin, configuration: settings.agent,
+        var spec = EpisodeSpec(task: instance, repository: task.repository, origin: task.origin, configuration: settings.agent,
                                profile: agentProfile, workDirectory: work, evaluator: evaluator, modelName: model.name,
                                wardenVersion: settings.wardenVersion)
+        spec.logger[metadataKey: "attempt"] = "\(planned.attempt)"
         let episode: Episode
         do { episode = try await Episode.prepare(spec, trajectory: directory.appendingPathComponent(relative)) } catch {
             if Task.isCancelled { return nil }
@@ -354,7 +355,7 @@ public struct BatchRunner: Sendable {
         let result: Result<TrajectoryFinal, any Error>
         do { result = .success(try await loop.run()) } catch { result = .failure(error) }
         for problem in await episode.close() {
-            logger.warning("\(problem)", metadata: ["instance": "\(instance.instanceID)", "attempt": "\(planned.attempt)"])
+            logger.warning("\(problem)", metadata: ["task": "\(instance.instanceID)", "attempt": "\(planned.attempt)"])
         }
         let final: TrajectoryFinal
         switch result {

@@ -22,6 +22,8 @@ struct RunCommand: AsyncParsableCommand {
             """
     )
 
+    @OptionGroup var logging: LoggingOptions
+
     @OptionGroup var suiteOptions: SuiteOptions
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var agentOptions: AgentOptions
@@ -48,6 +50,7 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        try logging.bootstrap()
         let (agent, handler) = try agentOptions.resolve()
         let scratch = try ScratchDirectory()
         let suite = try suiteOptions.load(cache: scratch.url.appendingPathComponent("repos"))

@@ -51,6 +51,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Directory for trajectories.")
     var out: String = "warden-serve"
 
+    @OptionGroup var logging: LoggingOptions
+
     @OptionGroup var agentOptions: AgentOptions
 
     func validate() throws {
@@ -62,6 +64,7 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        try logging.bootstrap(defaultLevel: "info")
         let token = self.token ?? ProcessInfo.processInfo.environment["WARDEN_TOKEN"]
         if token == nil && !insecureLocal {
             throw ValidationError("the server runs commands: give --token TOKEN (or WARDEN_TOKEN), or --insecure-local for loopback only")

@@ -46,6 +46,8 @@ struct SolveCommand: AsyncParsableCommand {
     @Option(name: .long, help: "A gold patch for --model oracle.")
     var goldPatch: String?
 
+    @OptionGroup var logging: LoggingOptions
+
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var agentOptions: AgentOptions
 
@@ -69,6 +71,7 @@ struct SolveCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        try logging.bootstrap()
         let (configuration, handler) = try agentOptions.resolve()
 
         let work = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("warden-solve-\(UUID().uuidString)")

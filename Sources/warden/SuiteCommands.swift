@@ -52,6 +52,8 @@ struct EvalCommand: AsyncParsableCommand {
             """
     )
 
+    @OptionGroup var logging: LoggingOptions
+
     @OptionGroup var suiteOptions: SuiteOptions
 
     @Option(name: .long, help: "A predictions file, `gold` or `empty`.")
@@ -71,6 +73,7 @@ struct EvalCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        try logging.bootstrap()
         let scratch = try ScratchDirectory()
         let suite = try suiteOptions.load(cache: scratch.url.appendingPathComponent("repos"))
         var patches: [String: String] = [:]

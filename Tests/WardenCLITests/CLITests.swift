@@ -380,6 +380,29 @@ struct RunCLITests {
         #expect(a["exit_statuses"] as? [String: Int] == b["exit_statuses"] as? [String: Int])
     }
 
+    @Test("run --log-format json writes one JSON object per line to stderr, with task, attempt and step metadata")
+    func jsonLogs() throws {
+        let root = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let outcome = try CLITests.warden(["run", "Tasks/starter", "--filter", "strutil", "--model", "oracle", "--log-format", "json",
+                                           "--log-level", "debug", "--out", root.appendingPathComponent("run").path])
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        let records = try outcome.stderr.split(separator: "\n").filter { $0.hasPrefix("{") }.map { line in
+            try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String], "not a JSON object: \(line)")
+        }
+        let steps = records.filter { $0["message"] == "step" }
+        #expect(steps.count == 3, "\(records)")
+        #expect(steps.allSatisfy { $0["task"] == "warden__strutil-1" && $0["attempt"] == "1" && $0["level"] == "debug" })
+        #expect(steps.map { $0["step"] } == ["1", "2", "3"])
+        #expect(records.contains { $0["message"] == "episode ended" && $0["status"] == "submitted" && $0["resolved"] == "true" })
+        // Every line on stderr that is a record is one whole object (no text records mixed in).
+        #expect(outcome.stderr.split(separator: "\n").allSatisfy { !$0.contains("warden.episode:") })
+        // A bad value is a usage error naming the option.
+        let bad = try CLITests.warden(["run", "Tasks/starter", "--model", "oracle", "--log-format", "xml"])
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("--log-format must be text or json"))
+    }
+
     @Test("a run's trajectory replays with no flags, and a fork from step 1 leaves its parent untouched")
     func replayAndForkFromRunDirectory() throws {
         let root = try Self.scratch()
