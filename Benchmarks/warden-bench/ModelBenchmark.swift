@@ -41,6 +41,38 @@ func runModelBenchmarks(rounds: Int = 15) async throws {
                 + "(target: <= 0.2 ms); \(server.connections - connectionsBefore) new connections in the timed calls")
         }
     }
+    try await pacedModelBenchmark(pieces: pieces)
+}
+
+/// The same calls against a server that generates: an event every 500 µs (2,000 tokens/s, far
+/// faster than one sequence on a real server), the non-streamed reply after as long. Parsing
+/// then overlaps generation, and what streaming adds is the handling of the last events.
+private func pacedModelBenchmark(pieces: [String], rounds: Int = 4) async throws {
+    let gap: UInt32 = 500
+    let server = try CannedChatServer(pieces: pieces, gapMicroseconds: gap)
+    defer { server.stop() }
+    let base = OpenAIClient.Configuration(baseURL: "http://127.0.0.1:\(server.port)/v1", model: "bench-model")
+    var unstreamed = base
+    unstreamed.stream = false
+    try await OpenAIClient.withClient(base) { streamedClient in
+        try await OpenAIClient.withClient(unstreamed) { plainClient in
+            _ = try await episode(streamedClient, calls: 2)
+            _ = try await episode(plainClient, calls: 2)
+            var streamed: [Double] = [], plain: [Double] = []
+            for round in 0..<rounds {
+                if round % 2 == 0 {
+                    streamed += try await episode(streamedClient, calls: 20).map(\.latencyMs)
+                    plain += try await episode(plainClient, calls: 20).map(\.latencyMs)
+                } else {
+                    plain += try await episode(plainClient, calls: 20).map(\.latencyMs)
+                    streamed += try await episode(streamedClient, calls: 20).map(\.latencyMs)
+                }
+            }
+            let s = percentile(streamed, 0.5), p = percentile(plain, 0.5)
+            print("model: paced server (an event every \(gap) µs, \(pieces.count + 4) events), \(streamed.count) calls each way: "
+                + "not streamed \(formatted(p)) ms, streamed \(formatted(s)) ms median; streaming adds \(formatted(s - p)) ms per call")
+        }
+    }
 }
 
 /// One episode's calls; the conversation grows as the agent loop grows it.
@@ -95,12 +127,18 @@ private final class CannedChatServer: @unchecked Sendable {
     private let listener: Int32
     private let json: [UInt8]
     private let stream: [UInt8]
+    /// The stream's chunks one by one, for the paced mode.
+    private let frames: [[UInt8]]
+    /// Microseconds between events (0: everything at once). A non-streamed reply waits as long
+    /// as the whole stream would, as a server does while it generates.
+    private let gapMicroseconds: UInt32
     private let accepted = NSLock()
     private var acceptedCount = 0
 
     var connections: Int { accepted.withLock { acceptedCount } }
 
-    init(pieces: [String]) throws {
+    init(pieces: [String], gapMicroseconds: UInt32 = 0) throws {
+        self.gapMicroseconds = gapMicroseconds
         let model = "bench-model"
         func quoted(_ text: String) -> String {
             String(decoding: (try? JSONEncoder().encode(text)) ?? Data("\"\"".utf8), as: UTF8.self)
@@ -121,12 +159,14 @@ private final class CannedChatServer: @unchecked Sendable {
         events.append(#"{"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1700000000, "model": "\#(model)", "choices": [], \#(usage)}"#)
         events.append("[DONE]")
         // Chunked framing, one chunk per event, written at once: the server costs nothing here.
-        var body = ""
+        var chunks: [[UInt8]] = []
         for event in events {
             let frame = "data: \(event)\n\n"
-            body += String(frame.utf8.count, radix: 16) + "\r\n" + frame + "\r\n"
+            chunks.append(Array((String(frame.utf8.count, radix: 16) + "\r\n" + frame + "\r\n").utf8))
         }
-        stream = Array((body + "0\r\n\r\n").utf8)
+        chunks.append(Array("0\r\n\r\n".utf8))
+        frames = chunks
+        stream = chunks.flatMap { $0 }
 
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw WardenError("bench.model", "socket: \(String(cString: strerror(errno)))") }
@@ -192,16 +232,45 @@ private final class CannedChatServer: @unchecked Sendable {
             let body = pending[head.upperBound..<(head.upperBound + bodyLength)]
             let wantsStream = Self.find(Array(#""stream":true"#.utf8), in: body) != nil
             pending.removeFirst(head.upperBound + bodyLength)
-            let reply: [UInt8] = wantsStream
-                ? Array("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n".utf8) + stream
-                : Array("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(json.count)\r\n\r\n".utf8) + json
-            var offset = 0
-            while offset < reply.count {
-                let n = reply[offset...].withUnsafeBytes { write(connection, $0.baseAddress, $0.count) }
-                guard n > 0 else { return }
-                offset += n
+            let streamHead = Array("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n".utf8)
+            let jsonReply = Array("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(json.count)\r\n\r\n".utf8) + json
+            if gapMicroseconds == 0 {
+                guard send(wantsStream ? streamHead + stream : jsonReply, on: connection) else { return }
+            } else if wantsStream {
+                // Absolute deadlines, so both modes take the same generation time (a sleep per
+                // event would add its own overshoot each time).
+                let start = Self.now()
+                guard send(streamHead, on: connection) else { return }
+                for (index, frame) in frames.enumerated() {
+                    Self.sleep(until: start + UInt64(index + 1) * UInt64(gapMicroseconds) * 1000)
+                    guard send(frame, on: connection) else { return }
+                }
+            } else {
+                Self.sleep(until: Self.now() + UInt64(frames.count) * UInt64(gapMicroseconds) * 1000)
+                guard send(jsonReply, on: connection) else { return }
             }
         }
+    }
+
+    private static func now() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+    }
+
+    private static func sleep(until deadline: UInt64) {
+        var time = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
+        while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &time, nil) == EINTR {}
+    }
+
+    private func send(_ bytes: [UInt8], on connection: Int32) -> Bool {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes[offset...].withUnsafeBytes { write(connection, $0.baseAddress, $0.count) }
+            guard n > 0 else { return false }
+            offset += n
+        }
+        return true
     }
 
     /// Where `needle` first occurs in `haystack`, by a plain loop over the bytes (the generic
