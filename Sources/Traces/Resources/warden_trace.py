@@ -29,7 +29,7 @@ mark it `truncated` with the caps that fired, never silently.
 
 Usage (stdout is left to the program; results go to --out):
     python3 warden_trace.py program --file F --entry FUNC [--args JSON] --out DIR
-    python3 warden_trace.py pytest --out DIR [--instance-id ID] -- PYTEST_ARGS...
+    python3 warden_trace.py pytest --out DIR [--instance-id ID] [--test ID]... -- PYTEST_ARGS...
 Writes DIR/traces.jsonl (one structured row per trace) and DIR/cwm/NNNN.txt (CWM text).
 """
 
@@ -416,23 +416,27 @@ class PytestPlugin:
         self.current = None  # (nodeid, trace, tracer)
         self.outcomes = {}
         self.reasons = {}
+        self.seen = []  # node ids with a row
+        self.requested = []
 
-    def pytest_runtest_call(self, item):
-        import pytest  # noqa: F401 (only inside pytest)
-        function = getattr(item, "obj", None)
-        code = getattr(inspect.unwrap(function), "__code__", None) if function is not None else None
-        if code is None:
+    def pytest_collection_modifyitems(self, session, config, items):
+        if not self.requested:
             return
-        trace = Trace(code, self.scope, limits_from(self.options))
-        self.current = (item.nodeid, trace)
+        keep = [item for item in items if wanted(item.nodeid, self.requested)]
+        dropped = [item for item in items if not wanted(item.nodeid, self.requested)]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
 
     def pytest_runtest_setup(self, item):
         self.current = None
 
     def pytest_pyfunc_call(self, pyfuncitem):
-        if self.current is None:
+        function = getattr(inspect.unwrap(pyfuncitem.obj), "__code__", None)
+        if function is None:
             return None
-        nodeid, trace = self.current
+        nodeid = pyfuncitem.nodeid
+        trace = Trace(function, self.scope, limits_from(self.options))
         testfunction = pyfuncitem.obj
         funcargs = pyfuncitem.funcargs
         names = pyfuncitem._fixtureinfo.argnames
@@ -444,6 +448,7 @@ class PytestPlugin:
         previous = signal.signal(signal.SIGALRM, alarm)
         signal.setitimer(signal.ITIMER_REAL, self.options.test_timeout)
         backend = backend_for(trace)
+        self.current = (nodeid, trace, backend.name)
         backend.start()
         try:
             result = testfunction(**arguments)
@@ -457,7 +462,6 @@ class PytestPlugin:
             signal.signal(signal.SIGALRM, previous)
         if inspect.iscoroutine(result) or inspect.isasyncgen(result):
             result.close()
-        self.current = (nodeid, trace, backend.name)
         return True
 
     def pytest_runtest_logreport(self, report):
@@ -484,6 +488,7 @@ class PytestPlugin:
             extra = {"instance_id": self.options.instance_id, "test_id": nodeid}
         entry = trace.entry_code.co_name if trace else nodeid.split("::")[-1]
         self.writer.write(trace, entry, status, reason, tracer, extra)
+        self.seen.append(nodeid)
         self.current = None
 
     def pytest_collectreport(self, report):
@@ -494,18 +499,37 @@ class PytestPlugin:
             text = (getattr(report, "longreprtext", "") or "").strip().splitlines()
             self.writer.write(None, report.nodeid, "error", "collection failed: " + (text[-1][:500] if text else "?"),
                               None, extra)
+            self.seen.append(report.nodeid)
+
+
+def wanted(nodeid, tests):
+    return any(nodeid == t or nodeid.startswith(t + "::") or nodeid.startswith(t + "[") or nodeid.split("::")[0] == t
+               for t in tests)
 
 
 def pytest_mode(options):
+    """Runs pytest on the files of the requested tests and deselects the rest, so that one
+    unknown id is a row of its own instead of pytest's "not found" for the whole run."""
     import pytest
     writer = Writer(options.out)
     plugin = PytestPlugin(options, writer)
-    arguments = [a for a in options.pytest_args if a != "--"]
-    status = pytest.main(arguments, plugins=[plugin])
+    tests = options.test or []
+    files = []
+    for test in tests:
+        path = test.split("::")[0]
+        if os.path.exists(path) and path not in files:
+            files.append(path)
+    plugin.requested = tests
+    arguments = [a for a in options.pytest_args if a != "--"] + files
+    status = pytest.main(arguments, plugins=[plugin]) if files or not tests else None
+    for test in tests:
+        if not any(wanted(node, [test]) or node == test.split("::")[0] for node in plugin.seen):
+            extra = {"test_id": test}
+            if options.instance_id:
+                extra = {"instance_id": options.instance_id, "test_id": test}
+            why = "no such test file" if test.split("::")[0] not in files else "no such test"
+            writer.write(None, test.split("::")[-1], "error", "%s (pytest exit %s)" % (why, status), None, extra)
     writer.close()
-    # Ids pytest never reported (no such test) are outcomes too.
-    with open(os.path.join(options.out, "summary.json"), "w", encoding="utf-8") as f:
-        json.dump({"pytest_exit": int(status), "traces": writer.count}, f)
     return 0
 
 
@@ -525,6 +549,7 @@ def main(argv):
     tests = modes.add_parser("pytest")
     tests.add_argument("--instance-id")
     tests.add_argument("--test-timeout", type=float, default=60.0)
+    tests.add_argument("--test", action="append", help="a test id to trace (repeatable)")
     tests.add_argument("pytest_args", nargs=argparse.REMAINDER)
     options = parser.parse_args(argv)
     return program_mode(options) if options.mode == "program" else pytest_mode(options)

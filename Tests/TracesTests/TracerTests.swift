@@ -1,0 +1,106 @@
+import Foundation
+import Sandbox
+import Tasks
+import Testing
+import Traces
+import WardenCore
+
+/// The tracer run for real: `warden_trace.py` inside the tests jail, over real checkouts.
+@Suite("warden trace", .serialized)
+struct TracerTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let golden = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden")
+    static let failing = "tests/test_eval.py::test_power_is_right_associative"
+
+    func tracer() throws -> (Tracer, URL) {
+        let scratch = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("warden-trace-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        let profile = try SandboxProfile.load(Self.root.appendingPathComponent("Sandboxes/tests.json").path)
+        return (Tracer(profile: profile, workRoot: scratch), scratch)
+    }
+
+    func calcly(scratch: URL) throws -> SuiteTask {
+        let suite = try TaskSuite.load(Self.root.appendingPathComponent("Tasks/starter/warden__calcly-1").path,
+                                       cache: scratch.appendingPathComponent("repos"))
+        return try #require(suite.tasks.first)
+    }
+
+    @Test("counting the r's in strawberry: a call, a line per loop step with the counter, the return of 3, CWM text as the golden file")
+    func strawberry() async throws {
+        let (tracer, scratch) = try tracer()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let result = try await tracer.traceProgram(file: Self.golden.appendingPathComponent("strawberry.py"), entry: "count_letters",
+                                                   argumentsJSON: #"["strawberry", "r"]"#, output: scratch.appendingPathComponent("out"))
+        let row = try #require(result.rows.first, "tracer log: \(result.log)")
+        #expect(row.outcome == "returned" && !row.truncated && row.threads == "main thread only")
+        let frames = row.frames
+        #expect(frames.first?.kind == "call" && frames.first?.locals == ["s": "'strawberry'", "letter": "'r'"])
+        let bodySteps = frames.filter { $0.kind == "line" && $0.source.contains("n += int") }
+        #expect(bodySteps.count == 10)
+        // The counter as each line frame sees it (before the line runs): it steps at each 'r'.
+        let counts = frames.filter { $0.kind == "line" && $0.source.contains("for c in s") }.compactMap { $0.locals["n"] }
+        #expect(counts == ["0", "0", "0", "1", "1", "1", "1", "1", "2", "3", "3"])
+        #expect(frames.last?.kind == "return" && frames.last?.value == "3")
+        let text = try #require(try result.cwmText(row))
+        let expected = try String(contentsOf: Self.golden.appendingPathComponent("strawberry.cwm.txt"), encoding: .utf8)
+        #expect(text == expected)
+    }
+
+    @Test("a FAIL_TO_PASS test traced at base and with gold: the frames differ, the test fails then passes")
+    func beforeAfter() async throws {
+        let (tracer, scratch) = try tracer()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let task = try calcly(scratch: scratch)
+        let ids = TestSelection(["failing"]).testIDs(of: task.instance)
+        #expect(ids == [Self.failing])
+        let before = try await tracer.traceTests(task.instance, repository: task.repository, testIDs: ids, patch: nil,
+                                                 output: scratch.appendingPathComponent("base"))
+        let after = try await tracer.traceTests(task.instance, repository: task.repository, testIDs: ids, patch: task.instance.goldPatch,
+                                                output: scratch.appendingPathComponent("gold"))
+        let pair = try #require(BeforeAfter.pair(instanceID: task.instance.instanceID, testIDs: ids, before: before.rows, after: after.rows).first)
+        #expect(pair.before?.outcome == "failed", "log: \(before.log)")
+        #expect(pair.after?.outcome == "passed", "log: \(after.log)")
+        #expect(pair.differs)
+        // Both traces start in the test and reach the repository's own code.
+        for row in [pair.before, pair.after].compactMap({ $0 }) {
+            #expect(row.frames.first?.kind == "call" && row.frames.first?.function == "test_power_is_right_associative")
+            #expect(row.frames.contains { $0.file.contains("/calcly/") && $0.kind == "line" })
+            #expect(row.instanceID == task.instance.instanceID && row.tracer != nil)
+        }
+    }
+
+    @Test("no such test, a hanging test and a program with a syntax error are outcomes with reasons; the other tests still run")
+    func badInput() async throws {
+        var (tracer, scratch) = try tracer()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        tracer.testTimeout = 2
+        let task = try calcly(scratch: scratch)
+        var instance = task.instance
+        instance.testPatch = (instance.testPatch ?? "") + """
+            diff --git a/tests/test_hang.py b/tests/test_hang.py
+            new file mode 100644
+            --- /dev/null
+            +++ b/tests/test_hang.py
+            @@ -0,0 +1,3 @@
+            +def test_hang():
+            +    while True:
+            +        pass
+
+            """
+        let ids = ["tests/test_hang.py::test_hang", "tests/test_eval.py::test_no_such_test", Self.failing]
+        let result = try await tracer.traceTests(instance, repository: task.repository, testIDs: ids, patch: instance.goldPatch,
+                                                 output: scratch.appendingPathComponent("out"))
+        let byID = Dictionary(result.rows.map { ($0.testID ?? "", $0) }, uniquingKeysWith: { first, _ in first })
+        let hang = try #require(byID["tests/test_hang.py::test_hang"], "log: \(result.log)")
+        #expect(hang.outcome == "failed" && hang.reason?.contains("hang") == true && hang.truncated)
+        let missing = try #require(byID["tests/test_eval.py::test_no_such_test"])
+        #expect(missing.outcome == "error" && missing.reason?.contains("no such test") == true)
+        #expect(byID[Self.failing]?.outcome == "passed")
+
+        let broken = scratch.appendingPathComponent("broken.py")
+        try Data("def f(:\n    return 1\n".utf8).write(to: broken)
+        let program = try await tracer.traceProgram(file: broken, entry: "f", argumentsJSON: nil, output: scratch.appendingPathComponent("p"))
+        let row = try #require(program.rows.first, "log: \(program.log)")
+        #expect(row.outcome == "error" && row.reason?.contains("SyntaxError") == true && row.frames.isEmpty)
+    }
+}
