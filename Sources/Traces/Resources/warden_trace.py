@@ -21,6 +21,9 @@ Not published there, so chosen here: the exception value is `repr(exception)`; a
 by an exception gets its exception frame and no return frame; a generator or coroutine gets a
 call frame at each start or resume and a return frame (the yielded value) at each yield.
 
+Default reprs' addresses (`<X object at 0x7f...>`) are numbered by first appearance in the
+trace (`at 0x1`), so two runs of the same code give the same trace.
+
 Scope: only code under --root (minus site-packages and this file) is traced line by line;
 a call from traced code into anything else (the standard library, site-packages) is one call
 and one return frame. Only the main thread is traced. Python >= 3.12 uses sys.monitoring,
@@ -39,6 +42,7 @@ import inspect
 import json
 import linecache
 import os
+import re
 import signal
 import sys
 import sysconfig
@@ -50,6 +54,7 @@ TOKENS = {
     "call": "<|call_sep|>", "line": "<|line_sep|>", "return": "<|return_sep|>", "exception": "<|exception_sep|>",
 }
 MARKER = "  # << START_OF_TRACE"
+ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 
 class Limits:
@@ -94,6 +99,7 @@ class Trace:
         self.last = None        # (frame object, kind) of the last recorded frame
         self.pending_unwind = {}  # id(frame) -> the exception it last saw, until its next line
         self.skipped_threads = False
+        self.addresses = {}
 
     def cap(self, reason):
         if reason not in self.truncated_by:
@@ -104,10 +110,18 @@ class Trace:
             text = repr(value)
         except Exception as error:  # a broken __repr__ is a fact about the program
             text = "<repr failed: %s>" % type(error).__name__
+        if " at 0x" in text:
+            text = ADDRESS.sub(self._address, text)
         if len(text) > self.limits.max_repr:
             self.cap("repr")
             text = text[: self.limits.max_repr] + "..."
         return text
+
+    def _address(self, match):
+        """A default repr's address becomes its order of appearance in the trace (` at 0x1`), so
+        that the same run traces the same way twice and object identity is still visible."""
+        number = self.addresses.setdefault(match.group(0), len(self.addresses) + 1)
+        return " at 0x%x" % number
 
     def record(self, kind, frame, value=None, has_value=False, with_locals=True):
         if self.done:
@@ -254,6 +268,7 @@ class MonitoringBackend:
         self.main = threading.main_thread().ident
         self.busy = False
         self.open = {}  # id(frame) -> (frame, is the entry)
+        self.lines_of = {}  # code -> {offset: line}, for backward jumps
 
     def _guard(self, handler):
         def call(*args):
@@ -272,7 +287,7 @@ class MonitoringBackend:
     def _events(self):
         E = sys.monitoring.events
         return {
-            E.PY_START: self._start, E.PY_RESUME: self._start, E.PY_RETURN: self._return, E.PY_YIELD: self._return,
+            E.PY_START: self._start, E.PY_RESUME: self._start, E.JUMP: self._jump, E.PY_RETURN: self._return, E.PY_YIELD: self._return,
             E.PY_UNWIND: self._unwind, E.LINE: self._line, E.RAISE: self._raise, E.RERAISE: self._raise,
         }
 
@@ -298,6 +313,25 @@ class MonitoringBackend:
         is_entry = self.trace.depth == 0
         if self.trace.on_start(frame):
             self.open[id(frame)] = (frame, is_entry)
+
+    def _jump(self, frame, code, offset, destination):
+        """sys.settrace reports a line on every backward jump, even to the line it is on (a
+        one-line loop or generator expression); LINE fires only when the line changes. This
+        adds that line frame, so both back ends write the same trace."""
+        if not self.trace.scope.owns(code.co_filename):
+            return sys.monitoring.DISABLE
+        if destination >= offset or not self._traced(frame):
+            return None
+        lines = self.lines_of.get(code)
+        if lines is None:
+            lines = {}
+            for start, end, line in code.co_lines():
+                for at in range(start, end, 2):
+                    lines[at] = line
+            self.lines_of[code] = lines
+        if lines.get(destination) == lines.get(offset):
+            self.trace.on_line(frame)
+        return None
 
     def _traced(self, frame):
         known = self.open.get(id(frame))
