@@ -103,7 +103,7 @@ let package = Package(
         .executableTarget(
             name: "warden-bench",
             dependencies: [
-                "WardenCore", "Sandbox", "Workspace", "Agent", "Models", "Scoring", "Tasks", "EnvironmentServer",
+                "WardenCore", "Sandbox", "Workspace", "Agent", "Models", "Scoring", "Tasks", "EnvironmentServer", "Traces",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),
             ],

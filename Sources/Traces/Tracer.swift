@@ -52,10 +52,12 @@ public struct TraceRow: Codable, Sendable, Hashable {
     public var python: String
     /// The CWM text rendering, relative to the output directory.
     public var cwm: String?
+    /// How long a test's call phase ran, traced or not (tests only).
+    public var seconds: Double?
 
     enum CodingKeys: String, CodingKey {
         case instanceID = "instance_id", testID = "test_id", entry, frames, truncated, truncatedBy = "truncated_by", limits,
-             outcome, reason, tracer, threads, python, cwm
+             outcome, reason, tracer, threads, python, cwm, seconds
     }
 }
 
@@ -85,6 +87,8 @@ public struct Tracer: Sendable {
     /// The jail command's timeout (the tracer's per-test alarm is `testTimeout`).
     public var timeout: Double = 600
     public var testTimeout: Double = 60
+    /// Runs the tests the same way without tracing: the baseline for the tracer's cost.
+    public var untraced = false
 
     /// The folder, inside a checkout, that holds the tracer and its output.
     static let folder = ".warden-trace"
@@ -136,7 +140,7 @@ public struct Tracer: Sendable {
             command += "git apply \(Self.folder)/\(name)\n"
         }
         command += "python3 \(Self.folder)/warden_trace.py --out \(Self.folder)/out \(limits.arguments) pytest"
-        command += " --instance-id \(Self.quoted(task.instanceID)) --test-timeout \(testTimeout)"
+        command += " --instance-id \(Self.quoted(task.instanceID)) --test-timeout \(testTimeout)\(untraced ? " --untraced" : "")"
         command += testIDs.map { " --test \(Self.quoted($0))" }.joined()
         command += " -- -o pythonpath=. -p no:cacheprovider -q --color=no"
         return try await run(command, checkout: checkout, spill: work, output: output)

@@ -61,6 +61,10 @@ struct TracerTests {
         #expect(pair.before?.outcome == "failed", "log: \(before.log)")
         #expect(pair.after?.outcome == "passed", "log: \(after.log)")
         #expect(pair.differs)
+        // The same code traced again gives the same frames: `differs` is about the fix, not the run.
+        let again = try await tracer.traceTests(task.instance, repository: task.repository, testIDs: ids, patch: task.instance.goldPatch,
+                                                output: scratch.appendingPathComponent("gold-again"))
+        #expect(BeforeAfter.pair(instanceID: task.instance.instanceID, testIDs: ids, before: after.rows, after: again.rows).first?.differs == false)
         // Both traces start in the test and reach the repository's own code.
         for row in [pair.before, pair.after].compactMap({ $0 }) {
             #expect(row.frames.first?.kind == "call" && row.frames.first?.function == "test_power_is_right_associative")
@@ -69,7 +73,7 @@ struct TracerTests {
         }
     }
 
-    @Test("no such test, a hanging test and a program with a syntax error are outcomes with reasons; the other tests still run")
+    @Test("no such test, a hanging test, a test file and a program with a syntax error are outcomes with reasons; the other tests still run")
     func badInput() async throws {
         var (tracer, scratch) = try tracer()
         defer { try? FileManager.default.removeItem(at: scratch) }
@@ -85,9 +89,16 @@ struct TracerTests {
             +def test_hang():
             +    while True:
             +        pass
+            diff --git a/tests/test_broken.py b/tests/test_broken.py
+            new file mode 100644
+            --- /dev/null
+            +++ b/tests/test_broken.py
+            @@ -0,0 +1,2 @@
+            +def test_x(:
+            +    pass
 
             """
-        let ids = ["tests/test_hang.py::test_hang", "tests/test_eval.py::test_no_such_test", Self.failing]
+        let ids = ["tests/test_hang.py::test_hang", "tests/test_eval.py::test_no_such_test", "tests/test_broken.py::test_x", Self.failing]
         let result = try await tracer.traceTests(instance, repository: task.repository, testIDs: ids, patch: instance.goldPatch,
                                                  output: scratch.appendingPathComponent("out"))
         let byID = Dictionary(result.rows.map { ($0.testID ?? "", $0) }, uniquingKeysWith: { first, _ in first })
@@ -95,11 +106,13 @@ struct TracerTests {
         #expect(hang.outcome == "failed" && hang.reason?.contains("hang") == true && hang.truncated)
         let missing = try #require(byID["tests/test_eval.py::test_no_such_test"])
         #expect(missing.outcome == "error" && missing.reason?.contains("no such test") == true)
+        let broken = try #require(byID["tests/test_broken.py"])
+        #expect(broken.outcome == "error" && broken.reason?.contains("SyntaxError") == true)
         #expect(byID[Self.failing]?.outcome == "passed")
 
-        let broken = scratch.appendingPathComponent("broken.py")
-        try Data("def f(:\n    return 1\n".utf8).write(to: broken)
-        let program = try await tracer.traceProgram(file: broken, entry: "f", argumentsJSON: nil, output: scratch.appendingPathComponent("p"))
+        let brokenProgram = scratch.appendingPathComponent("broken.py")
+        try Data("def f(:\n    return 1\n".utf8).write(to: brokenProgram)
+        let program = try await tracer.traceProgram(file: brokenProgram, entry: "f", argumentsJSON: nil, output: scratch.appendingPathComponent("p"))
         let row = try #require(program.rows.first, "log: \(program.log)")
         #expect(row.outcome == "error" && row.reason?.contains("SyntaxError") == true && row.frames.isEmpty)
     }

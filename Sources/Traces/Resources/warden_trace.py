@@ -452,6 +452,7 @@ class PytestPlugin:
         self.reasons = {}
         self.seen = []  # node ids with a row
         self.requested = []
+        self.seconds = {}  # node id -> seconds its call phase took
 
     def pytest_collection_modifyitems(self, session, config, items):
         if not self.requested:
@@ -481,9 +482,11 @@ class PytestPlugin:
 
         previous = signal.signal(signal.SIGALRM, alarm)
         signal.setitimer(signal.ITIMER_REAL, self.options.test_timeout)
-        backend = backend_for(trace)
-        self.current = (nodeid, trace, backend.name)
-        backend.start()
+        backend = backend_for(trace) if not self.options.untraced else None
+        self.current = (nodeid, trace, backend.name if backend else None)
+        started = time.monotonic()
+        if backend:
+            backend.start()
         try:
             result = testfunction(**arguments)
         except TimedOut as error:
@@ -491,7 +494,9 @@ class PytestPlugin:
             self.reasons[nodeid] = "hang: %s" % error
             raise AssertionError(str(error))
         finally:
-            backend.stop()
+            if backend:
+                backend.stop()
+            self.seconds[nodeid] = time.monotonic() - started
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
         if inspect.iscoroutine(result) or inspect.isasyncgen(result):
@@ -520,6 +525,9 @@ class PytestPlugin:
         extra = {"test_id": nodeid}
         if self.options.instance_id:
             extra = {"instance_id": self.options.instance_id, "test_id": nodeid}
+        extra["seconds"] = self.seconds.get(nodeid)
+        if self.options.untraced:
+            trace = None
         entry = trace.entry_code.co_name if trace else nodeid.split("::")[-1]
         self.writer.write(trace, entry, status, reason, tracer, extra)
         self.seen.append(nodeid)
@@ -554,7 +562,8 @@ def pytest_mode(options):
         if os.path.exists(path) and path not in files:
             files.append(path)
     plugin.requested = tests
-    arguments = [a for a in options.pytest_args if a != "--"] + files
+    # A file that fails to collect (a syntax error) is its own row; the other files still run.
+    arguments = ["--continue-on-collection-errors"] + [a for a in options.pytest_args if a != "--"] + files
     status = pytest.main(arguments, plugins=[plugin]) if files or not tests else None
     for test in tests:
         if not any(wanted(node, [test]) or node == test.split("::")[0] for node in plugin.seen):
@@ -584,6 +593,7 @@ def main(argv):
     tests.add_argument("--instance-id")
     tests.add_argument("--test-timeout", type=float, default=60.0)
     tests.add_argument("--test", action="append", help="a test id to trace (repeatable)")
+    tests.add_argument("--untraced", action="store_true", help="run the tests the same way without tracing (a baseline)")
     tests.add_argument("pytest_args", nargs=argparse.REMAINDER)
     options = parser.parse_args(argv)
     return program_mode(options) if options.mode == "program" else pytest_mode(options)
