@@ -24,6 +24,8 @@ call frame at each start or resume and a return frame (the yielded value) at eac
 Default reprs' addresses (`<X object at 0x7f...>`) are numbered by first appearance in the
 trace (`at 0x1`), so two runs of the same code give the same trace.
 
+Files of the repository are named relative to --root; others by their absolute path.
+
 Scope: only code under --root (minus site-packages and this file) is traced line by line;
 a call from traced code into anything else (the standard library, site-packages) is one call
 and one return frame. Only the main thread is traced. Python >= 3.12 uses sys.monitoring,
@@ -74,6 +76,10 @@ class Scope:
         paths = sysconfig.get_paths()
         self.outside = {os.path.abspath(p) + os.sep for p in (paths["stdlib"], paths["purelib"], paths["platlib"])}
         self.cache = {}
+
+    def name(self, filename):
+        """A repository file's path relative to the root: traces of two checkouts compare equal."""
+        return os.path.abspath(filename)[len(self.root):]
 
     def owns(self, filename):
         known = self.cache.get(filename)
@@ -133,7 +139,7 @@ class Trace:
         code = frame.f_code
         owned = self.scope.owns(code.co_filename)
         row = {
-            "kind": kind, "file": code.co_filename, "line": frame.f_lineno, "function": code.co_name,
+            "kind": kind, "file": self.scope.name(code.co_filename) if owned else code.co_filename, "line": frame.f_lineno, "function": code.co_name,
             "source": linecache.getline(code.co_filename, frame.f_lineno) or "\n",
             "locals": {name: self.safe_repr(v) for name, v in frame.f_locals.items()} if with_locals and owned else {},
         }
