@@ -59,7 +59,7 @@ let package = Package(
         .target(name: "Tasks", dependencies: ["WardenCore", "Workspace"], path: "Sources/TaskSources"),
 
         // Execution traces in CWM's format: the Python tracer it ships runs inside the jail.
-        .target(name: "Traces", dependencies: ["WardenCore", "Sandbox", "Workspace"], resources: [.copy("Resources")]),
+        .target(name: "Traces", dependencies: ["WardenCore", "Sandbox", "Workspace", "Tasks"], resources: [.copy("Resources")]),
 
         // Batch runs: attempts, results, resume, shards, merge, pass@k, SFT export.
         .target(

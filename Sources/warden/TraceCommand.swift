@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Runs
 import Sandbox
 import Tasks
 import Traces
@@ -14,6 +15,8 @@ struct TraceCommand: AsyncParsableCommand {
             `warden trace --program count.py --entry count_letters --args '["strawberry", "r"]'`
             `warden trace Tasks/starter --tests failing --before-after`
             Writes traces.jsonl (structured rows) and cwm/NNNN.txt (CWM text) per run to --out.
+            Suites: OUT/INSTANCE/gold/ (tests with the gold patch), with --before-after also base/ and
+            before_after.jsonl. A task with OUT/INSTANCE/done.json is skipped: run again to resume.
             """
     )
 
@@ -47,12 +50,20 @@ struct TraceCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Output directory.")
     var out: String = "warden-trace"
 
+    @Option(name: .long, help: "Tasks traced at once.")
+    var workers: Int = 2
+
+    @Option(name: .long, help: "Only this shard of the tasks, I/N, split as `warden run` splits them.")
+    var shard: String?
+
     @Option(name: .long, help: "Seconds one test may run before it counts as hanging.")
     var testTimeout: Double = 60
 
     func validate() throws {
         if (program == nil) == (suite == nil) { throw ValidationError("give either --program FILE --entry FUNC or a SUITE") }
         if program != nil && entry == nil { throw ValidationError("--program needs --entry FUNC") }
+        if workers < 1 { throw ValidationError("--workers must be at least 1") }
+        if let shard, AttemptPlan.parseShard(shard) == nil { throw ValidationError("--shard takes I/N with 1 <= I <= N, not \(shard)") }
     }
 
     func run() async throws {
@@ -70,37 +81,21 @@ struct TraceCommand: AsyncParsableCommand {
         let loaded = try TaskSuite.load(suite, repos: repos.map { URL(fileURLWithPath: $0) }, cache: scratch.url.appendingPathComponent("repos"))
             .filtered(filter, limit: nil)
         for problem in loaded.problems { writeStandardError("warden: skipped \(problem)\n") }
-        let selection = TestSelection(beforeAfter ? ["failing"] : tests)
-        for task in loaded.tasks {
-            let instance = task.instance
-            let folder = output.appendingPathComponent(instance.instanceID)
-            guard Tracer.tracesTests(of: instance) else {
-                writeStandardError("\(instance.instanceID): not traced: its tests do not run under pytest (\(instance.testCommand ?? ""))\n")
-                continue
-            }
-            let ids = selection.testIDs(of: instance)
-            do {
-                let after = try await tracer.traceTests(instance, repository: task.repository, testIDs: ids, patch: instance.goldPatch,
-                                                        output: folder.appendingPathComponent("gold"))
-                for row in after.rows { writeStandardOutput("\(instance.instanceID) gold " + Self.summary(row)) }
-                if beforeAfter {
-                    let before = try await tracer.traceTests(instance, repository: task.repository, testIDs: ids, patch: nil,
-                                                             output: folder.appendingPathComponent("base"))
-                    let pairs = BeforeAfter.pair(instanceID: instance.instanceID, testIDs: ids, before: before.rows, after: after.rows)
-                    let encoder = JSONEncoder()
-                    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-                    var lines = Data()
-                    for pair in pairs {
-                        lines.append(try encoder.encode(pair))
-                        lines.append(0x0A)
-                        writeStandardOutput("\(instance.instanceID) \(pair.testID): \(pair.differs ? "differs" : "same") between base and gold\n")
-                    }
-                    try lines.write(to: folder.appendingPathComponent("before_after.jsonl"))
-                }
-            } catch {
-                writeStandardError("\(instance.instanceID): error: \(error)\n")
-            }
+        // The same shard rule as `warden run` (attempt 1 of each task).
+        let owned = Set(AttemptPlan.attempts(for: loaded.tasks.map(\.instance.instanceID), attempts: 1, shard: shard.flatMap(AttemptPlan.parseShard))
+            .map(\.instanceID))
+        let tasks = loaded.tasks.filter { owned.contains($0.instance.instanceID) }
+        let batch = TraceBatch(tracer: tracer, output: output, selection: TestSelection(tests), beforeAfter: beforeAfter, workers: workers)
+        let total = tasks.count
+        let summaries = try await batch.run(tasks) { summary, done in
+            let outcomes = summary.outcomes.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+            var line = "[\(done)/\(total)] \(summary.instanceID): \(summary.status)"
+            if summary.traces > 0 { line += ", \(summary.traces) traces (\(outcomes)), \(summary.truncated) truncated" }
+            if let differing = summary.differing { line += ", \(differing) FAIL_TO_PASS traces differ between base and gold" }
+            if let reason = summary.reason { line += " (\(reason))" }
+            writeStandardError(line + "\n")
         }
+        if summaries.contains(where: { $0.status == "error" }) { throw ExitCode(1) }
     }
 
     static func summary(_ row: TraceRow) -> String {

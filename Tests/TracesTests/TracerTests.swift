@@ -116,4 +116,20 @@ struct TracerTests {
         let row = try #require(program.rows.first, "log: \(program.log)")
         #expect(row.outcome == "error" && row.reason?.contains("SyntaxError") == true && row.frames.isEmpty)
     }
+
+    @Test("a batch traces a task's FAIL_TO_PASS tests at base and gold once; run again, it resumes instead")
+    func batchResumes() async throws {
+        let (tracer, scratch) = try tracer()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let task = try calcly(scratch: scratch)
+        let batch = TraceBatch(tracer: tracer, output: scratch.appendingPathComponent("out"), selection: .failing, beforeAfter: true, workers: 2)
+        var seen: [Int] = []
+        let first = try await batch.run([task]) { _, done in seen.append(done) }
+        #expect(seen == [1])
+        #expect(first.first?.status == "traced" && first.first?.differing == 1 && first.first?.outcomes == ["passed": 1])
+        let pairs = try String(contentsOf: scratch.appendingPathComponent("out/\(task.instance.instanceID)/before_after.jsonl"), encoding: .utf8)
+        #expect(pairs.split(separator: "\n").count == 1)
+        let second = try await batch.run([task]) { _, _ in }
+        #expect(second.first?.status == "resumed" && second.first?.differing == 1)
+    }
 }
