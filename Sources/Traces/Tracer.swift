@@ -120,7 +120,7 @@ public struct Tracer: Sendable {
         return try await run(command, checkout: checkout, spill: work, output: output)
     }
 
-    /// Traces the pytest tests `testIDs` of `task` at its base commit with its test patch,
+    /// Traces the pytest (or unittest) tests `testIDs` of `task` at its base commit with its test patch,
     /// and with `patch` (the gold patch, say) when given. Runs `--test-timeout` per test.
     public func traceTests(_ task: TaskInstance, repository: URL, testIDs: [String], patch: String?, output: URL) async throws -> TraceOutput {
         guard let base = task.baseCommit else {
@@ -243,8 +243,11 @@ public struct BeforeAfter: Codable, Sendable {
 }
 
 extension Tracer {
-    /// Whether the tracer can run `task`'s tests: its test command is pytest (the default).
+    /// Whether the tracer can run `task`'s tests: its test command is pytest (the default), or
+    /// Python's unittest, whose TestCase tests pytest collects (ids `test_x (mod.Class.test_x)`
+    /// are mapped to pytest's node ids and rows keep the task's id).
     public static func tracesTests(of task: TaskInstance) -> Bool {
-        task.testCommand.map { $0.contains("pytest") } ?? true
+        guard let command = task.testCommand else { return true }
+        return command.contains("pytest") || (task.logParser == .unittest && command.contains("python"))
     }
 }

@@ -447,6 +447,17 @@ class TimedOut(BaseException):
     pass
 
 
+def unittest_to_node(test):
+    """`test_x (tests.test_mod.Class.test_x)`, unittest's id, as pytest's node id."""
+    match = re.match(r"^(\w+) \(([\w.]+)\)$", test)
+    if not match:
+        return test
+    parts = match.group(2).split(".")
+    if len(parts) < 3:
+        return test
+    return "/".join(parts[:-2]) + ".py::" + parts[-2] + "::" + parts[-1]
+
+
 class PytestPlugin:
     """Traces the call phase of each test; the outcome comes from pytest's own report."""
 
@@ -459,6 +470,7 @@ class PytestPlugin:
         self.seen = []  # node ids with a row
         self.requested = []
         self.seconds = {}  # node id -> seconds its call phase took
+        self.alias = {}  # node id -> the id it was asked for by (a unittest id)
 
     def pytest_collection_modifyitems(self, session, config, items):
         if not self.requested:
@@ -469,45 +481,37 @@ class PytestPlugin:
             config.hook.pytest_deselected(items=dropped)
         items[:] = keep
 
-    def pytest_runtest_setup(self, item):
-        self.current = None
-
-    def pytest_pyfunc_call(self, pyfuncitem):
-        function = getattr(inspect.unwrap(pyfuncitem.obj), "__code__", None)
-        if function is None:
-            return None
-        nodeid = pyfuncitem.nodeid
-        trace = Trace(function, self.scope, limits_from(self.options))
-        testfunction = pyfuncitem.obj
-        funcargs = pyfuncitem.funcargs
-        names = pyfuncitem._fixtureinfo.argnames
-        arguments = {name: funcargs[name] for name in names}
+    def pytest_runtest_call(self, item):
+        """Traces the call phase of any item whose test function pytest knows (plain tests and
+        unittest TestCase methods alike); recording starts when that function is entered."""
+        function = getattr(item, "obj", None)
+        code = getattr(inspect.unwrap(function), "__code__", None) if function is not None else None
+        if code is None:
+            yield
+            return
+        nodeid = item.nodeid
+        trace = Trace(code, self.scope, limits_from(self.options))
+        backend = backend_for(trace) if not self.options.untraced else None
+        self.current = (nodeid, trace, backend.name if backend else None)
 
         def alarm(signum, frame):
-            raise TimedOut("the test ran past %s s" % self.options.test_timeout)
+            trace.stop("seconds")
+            self.reasons[nodeid] = "hang: the test ran past %s s" % self.options.test_timeout
+            raise TimedOut(self.reasons[nodeid])
 
         previous = signal.signal(signal.SIGALRM, alarm)
         signal.setitimer(signal.ITIMER_REAL, self.options.test_timeout)
-        backend = backend_for(trace) if not self.options.untraced else None
-        self.current = (nodeid, trace, backend.name if backend else None)
         started = time.monotonic()
         if backend:
             backend.start()
         try:
-            result = testfunction(**arguments)
-        except TimedOut as error:
-            trace.stop("seconds")
-            self.reasons[nodeid] = "hang: %s" % error
-            raise AssertionError(str(error))
+            yield
         finally:
             if backend:
                 backend.stop()
             self.seconds[nodeid] = time.monotonic() - started
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
-        if inspect.iscoroutine(result) or inspect.isasyncgen(result):
-            result.close()
-        return True
 
     def pytest_runtest_logreport(self, report):
         if report.when == "call" or report.outcome != "passed":
@@ -528,9 +532,9 @@ class PytestPlugin:
         current = self.current if self.current and self.current[0] == nodeid else None
         trace = current[1] if current else None
         tracer = current[2] if current and len(current) > 2 else None
-        extra = {"test_id": nodeid}
+        extra = {"test_id": self.alias.get(nodeid, nodeid)}
         if self.options.instance_id:
-            extra = {"instance_id": self.options.instance_id, "test_id": nodeid}
+            extra = {"instance_id": self.options.instance_id, "test_id": self.alias.get(nodeid, nodeid)}
         extra["seconds"] = self.seconds.get(nodeid)
         if self.options.untraced:
             trace = None
@@ -555,13 +559,21 @@ def wanted(nodeid, tests):
                for t in tests)
 
 
+def mark_wrapper(plugin_class):
+    import pytest
+    plugin_class.pytest_runtest_call = pytest.hookimpl(wrapper=True)(plugin_class.pytest_runtest_call)
+
+
 def pytest_mode(options):
     """Runs pytest on the files of the requested tests and deselects the rest, so that one
     unknown id is a row of its own instead of pytest's "not found" for the whole run."""
     import pytest
+    mark_wrapper(PytestPlugin)
     writer = Writer(options.out)
     plugin = PytestPlugin(options, writer)
-    tests = options.test or []
+    requested = options.test or []
+    tests = [unittest_to_node(test) for test in requested]
+    plugin.alias = {node: test for node, test in zip(tests, requested) if node != test}
     files = []
     for test in tests:
         path = test.split("::")[0]
@@ -573,7 +585,7 @@ def pytest_mode(options):
     status = pytest.main(arguments, plugins=[plugin]) if files or not tests else None
     for test in tests:
         if not any(wanted(node, [test]) or node == test.split("::")[0] for node in plugin.seen):
-            extra = {"test_id": test}
+            extra = {"test_id": plugin.alias.get(test, test)}
             if options.instance_id:
                 extra = {"instance_id": options.instance_id, "test_id": test}
             why = "no such test file" if test.split("::")[0] not in files else "no such test"
