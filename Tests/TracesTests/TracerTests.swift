@@ -132,4 +132,41 @@ struct TracerTests {
         let second = try await batch.run([task]) { _, _ in }
         #expect(second.first?.status == "resumed" && second.first?.differing == 1)
     }
+
+    @Test("recursion, a generator, coroutines, a caught and an uncaught exception and a thread, as frames")
+    func shapes() async throws {
+        let (tracer, scratch) = try tracer()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let program = Self.golden.appendingPathComponent("shapes.py")
+        let main = try await tracer.traceProgram(file: program, entry: "main", argumentsJSON: nil, output: scratch.appendingPathComponent("main"))
+        let row = try #require(main.rows.first, "log: \(main.log)")
+        #expect(row.outcome == "returned" && row.threads == "main thread only")
+        let frames = row.frames
+        func calls(_ name: String) -> Int { frames.filter { $0.kind == "call" && $0.function == name }.count }
+        #expect(calls("fact") == 3)
+        #expect(frames.filter { $0.kind == "return" && $0.function == "fact" }.map(\.value) == ["1", "2", "6"])
+        // A generator: a return frame per yield, then the end of its loop.
+        #expect(frames.filter { $0.kind == "return" && $0.function == "evens" }.map(\.value) == ["0", "2", "None"])
+        // Caught: the exception in boom, then in main, then main's except line runs.
+        let raised = try #require(frames.firstIndex { $0.kind == "exception" && $0.function == "boom" })
+        #expect(frames[raised + 1].kind == "exception" && frames[raised + 1].function == "main" && frames[raised + 1].value == "ValueError('bad 6')")
+        #expect(frames[raised + 2].kind == "line" && frames[raised + 2].source.contains("except ValueError"))
+        // Coroutines are traced inside asyncio.run (a library call): one call frame per resume.
+        #expect(frames.contains { $0.kind == "return" && $0.function == "double" && $0.value == "2" })
+        #expect(frames.contains { $0.kind == "return" && $0.function == "both" && $0.value == "4" })
+        // The StopIteration that ends an awaited coroutine is machinery, not an exception frame.
+        #expect(!frames.contains { $0.kind == "exception" && $0.value?.hasPrefix("StopIteration") == true })
+        // The thread's code is not traced; library code is entered and left, never stepped through.
+        #expect(calls("work") == 0)
+        #expect(!frames.contains { $0.kind == "line" && ($0.file.hasPrefix("/") || $0.file.hasPrefix("<")) })
+        #expect(frames.last?.kind == "return" && frames.last?.function == "main")
+
+        let failing = try await tracer.traceProgram(file: program, entry: "uncaught", argumentsJSON: nil, output: scratch.appendingPathComponent("u"))
+        let uncaught = try #require(failing.rows.first)
+        #expect(uncaught.outcome == "raised" && uncaught.reason == "ValueError: bad 1")
+        #expect(uncaught.frames.last?.kind == "exception" && uncaught.frames.last?.function == "uncaught")
+        #expect(!uncaught.frames.contains { $0.kind == "return" })
+        let text = try #require(try failing.cwmText(uncaught))
+        #expect(text.hasSuffix("<|exception_sep|><|action_sep|>    boom(1)\n<|arg_sep|>\"ValueError('bad 1')\"<|frame_sep|><|end_of_text|>"))
+    }
 }

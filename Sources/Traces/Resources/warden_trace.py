@@ -85,7 +85,9 @@ class Scope:
         known = self.cache.get(filename)
         if known is None:
             path = os.path.abspath(filename)
-            known = (path.startswith(self.root) and path != THIS_FILE and "site-packages" not in path
+            # `<frozen os>`, `<string>`: frozen standard modules and generated code are not files
+            # of the repository, though abspath would put them under it.
+            known = (not filename.startswith("<") and path.startswith(self.root) and path != THIS_FILE and "site-packages" not in path
                      and not any(path.startswith(p) for p in self.outside))
             self.cache[filename] = known
         return known
@@ -252,7 +254,10 @@ class SettraceBackend:
             if event == "line":
                 trace.on_line(frame)
             elif event == "exception":
-                trace.on_exception(frame, arg[1])
+                # The StopIteration that ends an awaited coroutine or a `yield from` is the
+                # machinery, not the program: sys.monitoring has no RAISE for it either.
+                if not issubclass(arg[0], (StopIteration, StopAsyncIteration)):
+                    trace.on_exception(frame, arg[1])
             elif event == "return":
                 exception = trace.pending_unwind.pop(id(frame), None)
                 trace.on_exit(frame, exception if exception is not None else arg, exception is not None, is_entry)
