@@ -169,4 +169,28 @@ struct TracerTests {
         let text = try #require(try failing.cwmText(uncaught))
         #expect(text.hasSuffix("<|exception_sep|><|action_sep|>    boom(1)\n<|arg_sep|>\"ValueError('bad 1')\"<|frame_sep|><|end_of_text|>"))
     }
+
+    @Test("caps on frames, bytes and repr length cut a trace and say so; a cut text has no end of text")
+    func caps() async throws {
+        var (tracer, scratch) = try tracer()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let program = Self.golden.appendingPathComponent("strawberry.py")
+        let arguments = #"["strawberry", "r"]"#
+        tracer.limits.maxFrames = 5
+        let byFrames = try #require(try await tracer.traceProgram(file: program, entry: "count_letters", argumentsJSON: arguments,
+                                                                 output: scratch.appendingPathComponent("f")).rows.first)
+        #expect(byFrames.frames.count == 5 && byFrames.truncated && byFrames.truncatedBy == ["frames"] && byFrames.limits?.maxFrames == 5)
+        tracer.limits = TraceLimits()
+        tracer.limits.maxBytes = 1000
+        let bytesOutput = try await tracer.traceProgram(file: program, entry: "count_letters", argumentsJSON: arguments,
+                                                        output: scratch.appendingPathComponent("b"))
+        let byBytes = try #require(bytesOutput.rows.first)
+        #expect(byBytes.truncatedBy == ["bytes"] && byBytes.frames.count > 1 && byBytes.frames.count < 25)
+        #expect(try bytesOutput.cwmText(byBytes)?.hasSuffix("<|end_of_text|>") == false)
+        tracer.limits = TraceLimits()
+        tracer.limits.maxRepr = 4
+        let byRepr = try #require(try await tracer.traceProgram(file: program, entry: "count_letters", argumentsJSON: arguments,
+                                                               output: scratch.appendingPathComponent("r")).rows.first)
+        #expect(byRepr.truncatedBy == ["repr"] && byRepr.frames.first?.locals["s"] == "'str..." && byRepr.frames.count == 25)
+    }
 }
