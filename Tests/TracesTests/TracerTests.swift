@@ -193,4 +193,43 @@ struct TracerTests {
                                                                output: scratch.appendingPathComponent("r")).rows.first)
         #expect(byRepr.truncatedBy == ["repr"] && byRepr.frames.first?.locals["s"] == "'str..." && byRepr.frames.count == 25)
     }
+
+    /// A Python 3.12 or later on this machine, for the sys.monitoring back end (the jail's
+    /// python3 may be older).
+    static let newPython: String? = {
+        let pyenv = "/root/.pyenv/versions"
+        let versions = (try? FileManager.default.contentsOfDirectory(atPath: pyenv)) ?? []
+        let candidates = versions.filter { $0.hasPrefix("3.12") || $0.hasPrefix("3.13") }.sorted().map { "\(pyenv)/\($0)/bin/python3" }
+            + ["/usr/bin/python3.13", "/usr/bin/python3.12"]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }()
+
+    @Test("sys.monitoring (3.12+) and sys.settrace give the same frames", .enabled(if: newPython != nil))
+    func backendsAgree() throws {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("warden-trace-backends-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let script = scratch.appendingPathComponent("warden_trace.py")
+        try Data(try Tracer.script().utf8).write(to: script)
+        try FileManager.default.copyItem(at: Self.golden.appendingPathComponent("shapes.py"), to: scratch.appendingPathComponent("shapes.py"))
+        var traces: [[String]] = []
+        for python in ["/usr/bin/python3", try #require(Self.newPython)] {
+            let out = scratch.appendingPathComponent("out-\(traces.count)")
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: python)
+            process.arguments = [script.path, "--out", out.path, "--root", scratch.path, "program", "--file", "shapes.py", "--entry", "main"]
+            process.currentDirectoryURL = scratch
+            try process.run()
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0)
+            let row = try #require(try Tracer.readRows(out.appendingPathComponent("traces.jsonl")).first)
+            // Library frames' paths and lines differ between Python versions; a thread's repr has its ident.
+            traces.append(row.frames.filter { !$0.file.hasPrefix("/") }.map { frame in
+                "\(frame.kind) \(frame.function):\(frame.line) \(frame.locals.filter { $0.key != "t" }.sorted { $0.key < $1.key }) \(frame.value ?? "")"
+            })
+            #expect(row.tracer == (traces.count == 1 ? "sys.settrace" : "sys.monitoring"))
+        }
+        #expect(traces[0].count > 20)
+        #expect(traces[0] == traces[1])
+    }
 }

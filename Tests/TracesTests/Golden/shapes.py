@@ -44,7 +44,8 @@ def main():
     t.start()
     t.join()
     four = asyncio.run(both())
-    return total, items, msg, json.dumps(box), four
+    squares = sum(x * x for x in items)
+    return total, items, msg, json.dumps(box), four, squares
 
 
 def uncaught():
