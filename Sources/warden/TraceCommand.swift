@@ -38,6 +38,9 @@ struct TraceCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Trace each FAIL_TO_PASS test at the base and with the gold patch, paired in before_after.jsonl.")
     var beforeAfter = false
 
+    @Option(name: .long, help: "Your own repository: its tests (--tests ID...) traced on a fresh checkout of its HEAD.")
+    var repo: String?
+
     @Option(name: .long, help: "Folder of repositories for SWE-bench files.")
     var repos: String?
 
@@ -60,7 +63,12 @@ struct TraceCommand: AsyncParsableCommand {
     var testTimeout: Double = 60
 
     func validate() throws {
-        if (program == nil) == (suite == nil) { throw ValidationError("give either --program FILE --entry FUNC or a SUITE") }
+        if [program != nil, suite != nil, repo != nil].filter({ $0 }).count != 1 {
+            throw ValidationError("give either --program FILE --entry FUNC, a SUITE, or --repo PATH --tests ID...")
+        }
+        if repo != nil && (tests == ["failing"] || tests == ["all"] || beforeAfter) {
+            throw ValidationError("--repo traces the tests you name (--tests ID...): a repository has no FAIL_TO_PASS list or gold patch")
+        }
         if program != nil && entry == nil { throw ValidationError("--program needs --entry FUNC") }
         if workers < 1 { throw ValidationError("--workers must be at least 1") }
         if let shard, AttemptPlan.parseShard(shard) == nil { throw ValidationError("--shard takes I/N with 1 <= I <= N, not \(shard)") }
@@ -73,6 +81,14 @@ struct TraceCommand: AsyncParsableCommand {
         let output = URL(fileURLWithPath: out)
         if let program, let entry {
             let result = try await tracer.traceProgram(file: URL(fileURLWithPath: program), entry: entry, argumentsJSON: args, output: output)
+            for row in result.rows { writeStandardOutput(Self.summary(row)) }
+            if result.rows.isEmpty { writeStandardError("warden: the tracer wrote nothing:\n\(result.log)\n") }
+            return
+        }
+        if let repo {
+            let url = URL(fileURLWithPath: repo)
+            let instance = TaskInstance(instanceID: url.standardizedFileURL.lastPathComponent, problemStatement: "", baseCommit: "HEAD")
+            let result = try await tracer.traceTests(instance, repository: url, testIDs: tests, patch: nil, output: output)
             for row in result.rows { writeStandardOutput(Self.summary(row)) }
             if result.rows.isEmpty { writeStandardError("warden: the tracer wrote nothing:\n\(result.log)\n") }
             return
