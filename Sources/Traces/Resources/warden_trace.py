@@ -33,8 +33,8 @@ older Pythons sys.settrace. Caps (frames, repr length, bytes, seconds) end a tra
 mark it `truncated` with the caps that fired, never silently.
 
 Usage (stdout is left to the program; results go to --out):
-    python3 warden_trace.py program --file F --entry FUNC [--args JSON] --out DIR
-    python3 warden_trace.py pytest --out DIR [--instance-id ID] [--test ID]... -- PYTEST_ARGS...
+    python3 warden_trace.py --out DIR [--root DIR] [--max-*] program --file F --entry FUNC [--args JSON]
+    python3 warden_trace.py --out DIR [--root DIR] [--max-*] pytest [--instance-id ID] [--test ID]... -- PYTEST_ARGS...
 Writes DIR/traces.jsonl (one structured row per trace) and DIR/cwm/NNNN.txt (CWM text).
 """
 
@@ -444,7 +444,7 @@ def program_mode(options):
     args = json.loads(options.args) if options.args else []
     positional, named = (args, {}) if isinstance(args, list) else ([], args)
     code = inspect.unwrap(function).__code__
-    trace = Trace(code, Scope(options.root or os.path.dirname(path)), limits_from(options))
+    trace = Trace(code, Scope(options.root), limits_from(options))
     outcome, reason, tracer = run_traced(function, positional, named, trace)
     writer.write(trace, options.entry, outcome, reason, tracer, {})
     writer.close()
