@@ -64,6 +64,9 @@ let package = Package(
         // Task sources: suite directories and SWE-bench JSONL/JSON files.
         .target(name: "Tasks", dependencies: ["WardenCore", "Workspace"], path: "Sources/TaskSources"),
 
+        // Execution traces in CWM's format: the Python tracer it ships runs inside the jail.
+        .target(name: "Traces", dependencies: ["WardenCore", "Sandbox", "Workspace", "Tasks"], resources: [.copy("Resources")]),
+
         // Batch runs: attempts, results, resume, shards, merge, pass@k, SFT export.
         .target(
             name: "Runs",
@@ -97,7 +100,7 @@ let package = Package(
         .executableTarget(
             name: "warden",
             dependencies: [
-                "WardenCore", "Sandbox", "Workspace", "Models", "Agent", "Scoring", "Tasks", "Runs", "EnvironmentServer", "WardenLog",
+                "WardenCore", "Sandbox", "Workspace", "Models", "Agent", "Scoring", "Tasks", "Runs", "EnvironmentServer", "WardenLog", "Traces",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             plugins: ["BuildInfo"]
@@ -109,7 +112,7 @@ let package = Package(
         .executableTarget(
             name: "warden-bench",
             dependencies: [
-                "WardenCore", "Sandbox", "Workspace", "Agent", "Models", "Scoring", "Tasks", "EnvironmentServer",
+                "WardenCore", "Sandbox", "Workspace", "Agent", "Models", "Scoring", "Tasks", "EnvironmentServer", "Traces",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -130,6 +133,7 @@ let package = Package(
         .testTarget(name: "AgentTests", dependencies: ["Agent", "Models", "Sandbox", "Workspace", "Scoring", "Tasks", "warden-jail"]),
         .testTarget(name: "ScoringTests", dependencies: ["Scoring", "Tasks", "Sandbox", "Workspace", "warden-jail"], resources: [.copy("Golden")]),
         .testTarget(name: "RunsTests", dependencies: ["Runs", "Agent", "WardenCore", "Scoring", "Tasks", "Sandbox", "Workspace", "warden-jail"]),
+        .testTarget(name: "TracesTests", dependencies: ["Traces", "Tasks", "Sandbox", "WardenCore", "warden-jail"], resources: [.copy("Golden")]),
         .testTarget(name: "WardenCLITests", dependencies: ["warden", "warden-jail"]),
         // A real WebSocket client (Hummingbird's) drives the server over loopback.
         .testTarget(

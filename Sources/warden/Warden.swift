@@ -14,7 +14,7 @@ struct Warden: AsyncParsableCommand {
         subcommands: [
             DemoCommand.self, SolveCommand.self, RunCommand.self, MergeCommand.self, SFTCommand.self, EvalCommand.self, TasksCommand.self,
             ShowCommand.self, ReplayCommand.self, ForkCommand.self, ServeCommand.self,
-            ExecCommand.self, ShellCommand.self, DoctorCommand.self,
+            ExecCommand.self, ShellCommand.self, DoctorCommand.self, TraceCommand.self,
         ],
         defaultSubcommand: nil
     )
