@@ -23,16 +23,7 @@ func runModelBenchmarks(rounds: Int = 15) async throws {
                 throw WardenError("bench.model", "the streamed and non-streamed replies differ")
             }
             let connectionsBefore = server.connections
-            var streamed: [Double] = [], plain: [Double] = []
-            for round in 0..<rounds {
-                if round % 2 == 0 {
-                    streamed += try await episode(streamedClient, calls: 20).map(\.latencyMs)
-                    plain += try await episode(plainClient, calls: 20).map(\.latencyMs)
-                } else {
-                    plain += try await episode(plainClient, calls: 20).map(\.latencyMs)
-                    streamed += try await episode(streamedClient, calls: 20).map(\.latencyMs)
-                }
-            }
+            let (streamed, plain) = try await alternatingLatencies(streamedClient, plainClient, rounds: rounds)
             let s = percentile(streamed, 0.5), p = percentile(plain, 0.5)
             print("model: 20-call episodes on loopback, \(streamed.count) calls each way, \(pieces.count + 4) events per streamed reply:")
             print("model:   not streamed median \(formatted(p)) ms, p95 \(formatted(percentile(plain, 0.95))) ms")
@@ -58,21 +49,29 @@ private func pacedModelBenchmark(pieces: [String], rounds: Int = 4) async throws
         try await OpenAIClient.withClient(unstreamed) { plainClient in
             _ = try await episode(streamedClient, calls: 2)
             _ = try await episode(plainClient, calls: 2)
-            var streamed: [Double] = [], plain: [Double] = []
-            for round in 0..<rounds {
-                if round % 2 == 0 {
-                    streamed += try await episode(streamedClient, calls: 20).map(\.latencyMs)
-                    plain += try await episode(plainClient, calls: 20).map(\.latencyMs)
-                } else {
-                    plain += try await episode(plainClient, calls: 20).map(\.latencyMs)
-                    streamed += try await episode(streamedClient, calls: 20).map(\.latencyMs)
-                }
-            }
+            let (streamed, plain) = try await alternatingLatencies(streamedClient, plainClient, rounds: rounds)
             let s = percentile(streamed, 0.5), p = percentile(plain, 0.5)
             print("model: paced server (an event every \(gap) µs, \(pieces.count + 4) events), \(streamed.count) calls each way: "
                 + "not streamed \(formatted(p)) ms, streamed \(formatted(s)) ms median; streaming adds \(formatted(s - p)) ms per call")
         }
     }
+}
+
+/// Per-call latencies of `rounds` 20-call episodes each way; the two modes alternate round by
+/// round so drift hits both alike.
+private func alternatingLatencies(_ streamedClient: OpenAIClient, _ plainClient: OpenAIClient,
+                                  rounds: Int) async throws -> (streamed: [Double], plain: [Double]) {
+    var streamed: [Double] = [], plain: [Double] = []
+    for round in 0..<rounds {
+        if round % 2 == 0 {
+            streamed += try await episode(streamedClient, calls: 20).map(\.latencyMs)
+            plain += try await episode(plainClient, calls: 20).map(\.latencyMs)
+        } else {
+            plain += try await episode(plainClient, calls: 20).map(\.latencyMs)
+            streamed += try await episode(streamedClient, calls: 20).map(\.latencyMs)
+        }
+    }
+    return (streamed, plain)
 }
 
 /// One episode's calls; the conversation grows as the agent loop grows it.

@@ -366,6 +366,8 @@ public actor Episode {
     private func record(_ step: TrajectoryStep) throws {
         try writer.append(step)
         steps.append(step)
+        // The per-step path: the metadata is built only when debug records are kept.
+        guard spec.logger.logLevel <= .debug else { return }
         var metadata: Logger.Metadata = ["step": "\(step.index)", "ms": "\(Int(step.durationMs.rounded()))"]
         if let action = step.action { metadata["action"] = "\(action.toolName)" }
         if let code = step.exitCode { metadata["exit"] = "\(code)" }

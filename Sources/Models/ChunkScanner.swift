@@ -269,7 +269,7 @@ private struct Reader {
 
     /// ``keys`` grouped by length, so a key is compared with at most a few names.
     private static let keysByLength: [[(StaticString, Key)]] = {
-        var groups = [[(StaticString, Key)]](repeating: [], count: 1 + keys.map { $0.0.utf8CodeUnitCount }.max()!)
+        var groups = [[(StaticString, Key)]](repeating: [], count: 1 + (keys.map { $0.0.utf8CodeUnitCount }.max() ?? 0))
         for entry in keys { groups[entry.0.utf8CodeUnitCount].append(entry) }
         return groups
     }()

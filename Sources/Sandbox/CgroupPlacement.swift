@@ -26,12 +26,12 @@ struct CgroupPlacement: Sendable, Hashable {
     static let current = discover()
 
     /// Reads `/proc/self/cgroup`: v1 controllers first (a hybrid host binds pids and memory
-    /// there), then the unified v2 hierarchy for what is still missing. `root` prefixes every
-    /// path, so `warden doctor`'s tests can hand it a host they built.
-    static func discover(root: String = "") -> CgroupPlacement {
+    /// there), then the unified v2 hierarchy for what is still missing. `hostRoot` prefixes
+    /// every path, so `warden doctor`'s tests can hand it a host they built.
+    static func discover(hostRoot: String = "") -> CgroupPlacement {
         var placement = CgroupPlacement()
-        guard let membership = try? String(contentsOfFile: root + "/proc/self/cgroup", encoding: .utf8) else {
-            placement.problems.append("\(root)/proc/self/cgroup cannot be read")
+        guard let membership = try? String(contentsOfFile: hostRoot + "/proc/self/cgroup", encoding: .utf8) else {
+            placement.problems.append("\(hostRoot)/proc/self/cgroup cannot be read")
             return placement
         }
         var unifiedPath: String?
@@ -45,7 +45,7 @@ struct CgroupPlacement: Sendable, Hashable {
             }
             let controllers = fields[1].split(separator: ",")
             for controller in ["pids", "memory"] where controllers.contains(Substring(controller)) {
-                let home = normalized(root + "/sys/fs/cgroup/\(controller)" + path)
+                let home = normalized(hostRoot + "/sys/fs/cgroup/\(controller)" + path)
                 let root = home + "/warden"
                 if mkdir(root, 0o755) != 0 && errno != EEXIST || access(root + "/cgroup.procs", W_OK) != 0 {
                     placement.problems.append("cannot create a writable cgroup \(root): \(String(cString: strerror(errno)))")
@@ -56,7 +56,7 @@ struct CgroupPlacement: Sendable, Hashable {
             }
         }
         if let unifiedPath, placement.pids == nil || placement.memory == nil {
-            placement.placeUnified(path: unifiedPath, root: root)
+            placement.placeUnified(path: unifiedPath, hostRoot: hostRoot)
         }
         return placement
     }
@@ -65,8 +65,8 @@ struct CgroupPlacement: Sendable, Hashable {
     /// cgroup and of `warden` below it before any jail is placed. A cgroup that holds
     /// processes cannot enable them, so a harness alone in its cgroup moves itself into a
     /// leaf (`warden-harness`) first, as systemd asks of delegated services.
-    private mutating func placeUnified(path: String, root: String) {
-        let mount = [root + "/sys/fs/cgroup", root + "/sys/fs/cgroup/unified"].first {
+    private mutating func placeUnified(path: String, hostRoot: String) {
+        let mount = [hostRoot + "/sys/fs/cgroup", hostRoot + "/sys/fs/cgroup/unified"].first {
             FileManager.default.fileExists(atPath: $0 + "/cgroup.controllers")
         }
         guard let mount else { return }

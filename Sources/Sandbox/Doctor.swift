@@ -69,31 +69,22 @@ public struct Doctor: Sendable {
     }
 
     private func kernel() -> Check {
-        guard let version = KernelSupport.parseVersion(host.kernelRelease) else {
-            return Check(name: "kernel", verdict: .failed, detail: "cannot read the version from \"\(host.kernelRelease)\"", fix: nil)
-        }
-        let minimum = KernelSupport.minimumVersion
-        if version < minimum {
-            return Check(name: "kernel", verdict: .failed, detail: "Linux \(host.kernelRelease) is older than \(minimum.0).\(minimum.1)",
-                         fix: "the jail needs mount_setattr (Linux 5.12 or newer): upgrade the kernel")
+        if let problem = KernelSupport.versionProblem(release: host.kernelRelease) {
+            return Check(name: "kernel", verdict: .failed, detail: problem.message, fix: nil)
         }
         return Check(name: "kernel", verdict: .ok, detail: "Linux \(host.kernelRelease)", fix: nil)
     }
 
     private func userNamespaces() -> Check {
-        do {
-            try KernelSupport.check(release: host.kernelRelease, isRoot: host.isRoot, read: read)
-        } catch let error as WardenError {
-            return Check(name: "user namespaces", verdict: .failed, detail: error.message, fix: nil)
-        } catch {
-            return Check(name: "user namespaces", verdict: .failed, detail: "\(error)", fix: nil)
+        if let problem = KernelSupport.namespaceProblem(isRoot: host.isRoot, read: read) {
+            return Check(name: "user namespaces", verdict: .failed, detail: problem.message, fix: nil)
         }
         let limit = read("/proc/sys/user/max_user_namespaces").map { " (user.max_user_namespaces = \($0))" } ?? ""
         return Check(name: "user namespaces", verdict: .ok, detail: "available" + limit, fix: nil)
     }
 
     private func cgroups() -> [Check] {
-        let placement = CgroupPlacement.discover(root: host.root)
+        let placement = CgroupPlacement.discover(hostRoot: host.root)
         let delegate = "run warden in a cgroup it may manage, e.g. `systemd-run --scope -p Delegate=yes warden ...`, "
             + "or give the container a writable cgroup namespace"
         func check(_ controller: String, _ found: CgroupPlacement.Root?, missing: String) -> Check {

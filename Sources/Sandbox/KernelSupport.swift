@@ -14,22 +14,33 @@ enum KernelSupport {
     }
 
     static func check(release: String, isRoot: Bool, read: (String) -> String?) throws {
+        if let problem = versionProblem(release: release) ?? namespaceProblem(isRoot: isRoot, read: read) { throw problem }
+    }
+
+    /// Why this kernel release cannot build the jail, or nil.
+    static func versionProblem(release: String) -> WardenError? {
         guard let version = parseVersion(release) else {
-            throw WardenError("jail.unsupported", "cannot read the kernel version from \"\(release)\"")
+            return WardenError("jail.unsupported", "cannot read the kernel version from \"\(release)\"")
         }
         if version < minimumVersion {
-            throw WardenError("jail.unsupported", "kernel \(release) is too old: the jail needs Linux \(minimumVersion.0).\(minimumVersion.1) or newer (mount_setattr)")
+            return WardenError("jail.unsupported", "kernel \(release) is too old: the jail needs Linux \(minimumVersion.0).\(minimumVersion.1) or newer (mount_setattr)")
         }
+        return nil
+    }
+
+    /// Why user namespaces are not available to this harness, or nil; `read` gives a sysctl file's text.
+    static func namespaceProblem(isRoot: Bool, read: (String) -> String?) -> WardenError? {
         if let limit = read("/proc/sys/user/max_user_namespaces"), Int(limit) == 0 {
-            throw WardenError("jail.unsupported", "user namespaces are disabled (user.max_user_namespaces = 0); enable them with `sysctl -w user.max_user_namespaces=15000`")
+            return WardenError("jail.unsupported", "user namespaces are disabled (user.max_user_namespaces = 0); enable them with `sysctl -w user.max_user_namespaces=15000`")
         }
-        guard !isRoot else { return }
+        guard !isRoot else { return nil }
         if let allowed = read("/proc/sys/kernel/unprivileged_userns_clone"), allowed == "0" {
-            throw WardenError("jail.unsupported", "unprivileged user namespaces are disabled; run as root or `sysctl -w kernel.unprivileged_userns_clone=1`")
+            return WardenError("jail.unsupported", "unprivileged user namespaces are disabled; run as root or `sysctl -w kernel.unprivileged_userns_clone=1`")
         }
         if let restricted = read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns"), restricted == "1" {
-            throw WardenError("jail.unsupported", "AppArmor restricts unprivileged user namespaces; run as root or `sysctl -w kernel.apparmor_restrict_unprivileged_userns=0`")
+            return WardenError("jail.unsupported", "AppArmor restricts unprivileged user namespaces; run as root or `sysctl -w kernel.apparmor_restrict_unprivileged_userns=0`")
         }
+        return nil
     }
 
     static func parseVersion(_ release: String) -> (Int, Int)? {

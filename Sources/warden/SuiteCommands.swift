@@ -21,7 +21,12 @@ struct SuiteOptions: ParsableArguments {
 
     /// Loads the suite, reporting rows that could not be loaded on stderr.
     func load(cache: URL) throws -> TaskSuite {
-        let suite = try TaskSuite.load(self.suite, repos: repos.map { URL(fileURLWithPath: $0) }, cache: cache).filtered(filter, limit: limit)
+        try Self.load(suite, repos: repos, filter: filter, limit: limit, cache: cache)
+    }
+
+    /// Loads `path` as the options say, for commands whose suite argument is optional.
+    static func load(_ path: String, repos: String?, filter: String?, limit: Int?, cache: URL) throws -> TaskSuite {
+        let suite = try TaskSuite.load(path, repos: repos.map { URL(fileURLWithPath: $0) }, cache: cache).filtered(filter, limit: limit)
         for problem in suite.problems { writeStandardError("warden: skipped \(problem)\n") }
         return suite
     }

@@ -80,23 +80,17 @@ struct TraceCommand: AsyncParsableCommand {
         tracer.testTimeout = testTimeout
         let output = URL(fileURLWithPath: out)
         if let program, let entry {
-            let result = try await tracer.traceProgram(file: URL(fileURLWithPath: program), entry: entry, argumentsJSON: args, output: output)
-            for row in result.rows { writeStandardOutput(Self.summary(row)) }
-            if result.rows.isEmpty { writeStandardError("warden: the tracer wrote nothing:\n\(result.log)\n") }
+            report(try await tracer.traceProgram(file: URL(fileURLWithPath: program), entry: entry, argumentsJSON: args, output: output))
             return
         }
         if let repo {
             let url = URL(fileURLWithPath: repo)
             let instance = TaskInstance(instanceID: url.standardizedFileURL.lastPathComponent, problemStatement: "", baseCommit: "HEAD")
-            let result = try await tracer.traceTests(instance, repository: url, testIDs: tests, patch: nil, output: output)
-            for row in result.rows { writeStandardOutput(Self.summary(row)) }
-            if result.rows.isEmpty { writeStandardError("warden: the tracer wrote nothing:\n\(result.log)\n") }
+            report(try await tracer.traceTests(instance, repository: url, testIDs: tests, patch: nil, output: output))
             return
         }
         guard let suite else { return }
-        let loaded = try TaskSuite.load(suite, repos: repos.map { URL(fileURLWithPath: $0) }, cache: scratch.url.appendingPathComponent("repos"))
-            .filtered(filter, limit: nil)
-        for problem in loaded.problems { writeStandardError("warden: skipped \(problem)\n") }
+        let loaded = try SuiteOptions.load(suite, repos: repos, filter: filter, limit: nil, cache: scratch.url.appendingPathComponent("repos"))
         // The same shard rule as `warden run` (attempt 1 of each task).
         let owned = Set(AttemptPlan.attempts(for: loaded.tasks.map(\.instance.instanceID), attempts: 1, shard: shard.flatMap(AttemptPlan.parseShard))
             .map(\.instanceID))
@@ -112,6 +106,12 @@ struct TraceCommand: AsyncParsableCommand {
             writeStandardError(line + "\n")
         }
         if summaries.contains(where: { $0.status == "error" }) { throw ExitCode(1) }
+    }
+
+    /// One line per row on stdout; the tracer's log when it wrote no row.
+    private func report(_ result: TraceOutput) {
+        for row in result.rows { writeStandardOutput(Self.summary(row)) }
+        if result.rows.isEmpty { writeStandardError("warden: the tracer wrote nothing:\n\(result.log)\n") }
     }
 
     static func summary(_ row: TraceRow) -> String {
