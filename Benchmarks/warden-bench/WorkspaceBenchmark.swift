@@ -7,9 +7,9 @@ import Workspace
 /// Compares `WorkspaceTracker.snapshot()` with `git status --porcelain` on a small and a 5,000-file repository.
 ///
 /// Each repository gets a small change before measuring (20 files edited, 5 deleted, 10
-/// untracked added) and 10% ignored files. Medians of 30 runs, snapshot and CLI alternating:
-/// - "no new change": the change is in place, nothing new since the previous run;
-/// - "20 files edited": 20 files rewritten before each run (the cost after a typical command).
+/// untracked added) and 10% ignored files. Medians of 30 runs; the watched tracker (the
+/// default), a full-scan tracker (the previous implementation) and the CLI alternate, each
+/// after its own edit of 0, 1 or 20 files (the cost after a typical command).
 /// `git status --porcelain` is timed from `posix_spawn` to `waitpid` (spawn included, about 1 ms);
 /// Foundation's `Process` adds up to ~50 ms of wake-up latency on Linux, so it is not used for timing.
 func runWorkspaceBenchmarks() {
@@ -90,6 +90,8 @@ private func benchmarkWorkspace(fileCount: Int, runs: Int) throws {
         }
         return
     }
+    // The previous implementation: every snapshot compares every file's stat data.
+    let scanning = try WorkspaceTracker(checkout: checkout, stateDirectory: root.appendingPathComponent("state-scanning"), tracking: .scanned)
 
     // The small change.
     let edited = Array(files.prefix(20))
@@ -103,34 +105,37 @@ private func benchmarkWorkspace(fileCount: Int, runs: Int) throws {
         try benchWrite("new \(i)\n", to: checkout.appendingPathComponent("src/new/untracked\(i).swift"))
     }
     let first = try tracker.snapshot()
+    _ = try scanning.snapshot()
     // Warm the CLI the same way (it refreshes its own index on the first run).
     _ = try benchGitStatus(checkout)
 
-    // Snapshot and CLI runs alternate so that both see the same machine load.
-    var steady: [Double] = []
-    var steadyStatus: [Double] = []
-    for _ in 0..<runs {
-        steady.append(try benchTime { _ = try tracker.snapshot() })
-        steadyStatus.append(try benchGitStatus(checkout))
-    }
-    var withEdits: [Double] = []
-    var editsStatus: [Double] = []
-    for round in 0..<runs {
-        try edit(edited, in: checkout, round: 2 * round)
-        withEdits.append(try benchTime { _ = try tracker.snapshot() })
-        try edit(edited, in: checkout, round: 2 * round + 1)
-        editsStatus.append(try benchGitStatus(checkout))
+    // The watched tracker, the scanning one and the CLI alternate so that all see the same
+    // machine load; each gets its own edit of the same files before its run.
+    var rows: [(String, [Double], [Double], [Double])] = []
+    for changed in [0, 1, 20] {
+        var watched: [Double] = []
+        var scanned: [Double] = []
+        var status: [Double] = []
+        for round in 0..<runs {
+            let paths = Array(files.dropFirst(round % 7).prefix(changed))
+            try edit(paths, in: checkout, round: 3 * round)
+            watched.append(try benchTime { _ = try tracker.snapshot() })
+            try edit(paths, in: checkout, round: 3 * round + 1)
+            scanned.append(try benchTime { _ = try scanning.snapshot() })
+            try edit(paths, in: checkout, round: 3 * round + 2)
+            status.append(try benchGitStatus(checkout))
+        }
+        rows.append((changed == 0 ? "no new change" : "\(changed) file\(changed == 1 ? "" : "s") edited", watched, scanned, status))
     }
     let diffTimes = try (0..<min(runs, 10)).map { _ in try benchTime { _ = try tracker.diff() } }
 
     let label = "workspace \(fileCount) files"
     print("\(label): tracker init median \(benchFormat(benchMedian(copyInit))) ms (objects copied); with objectSource \(benchFormat(benchMedian(sourceInit))) ms (loose source), \(benchFormat(benchMedian(packedSourceInit))) ms (packed source) after materialize \(benchFormat(benchMedian(materializeTimes))) ms; change since base: \(first.sinceBase.count) paths")
-    for (name, ours, theirs) in [("no new change", steady, steadyStatus), ("20 files edited", withEdits, editsStatus)] {
-        let oursMs = benchMedian(ours)
-        let theirsMs = benchMedian(theirs)
-        print("\(label), \(name): snapshot() median \(benchFormat(oursMs)) ms, git status --porcelain median \(benchFormat(theirsMs)) ms, ratio \(benchFormat(oursMs / theirsMs))")
+    for (name, watched, scanned, status) in rows {
+        let statusMs = benchMedian(status)
+        print("\(label), \(name): watched snapshot() median \(benchFormat(benchMedian(watched))) ms (p10-p90 \(benchFormat(percentile(watched, 0.1)))-\(benchFormat(percentile(watched, 0.9)))), full-scan snapshot() \(benchFormat(benchMedian(scanned))) ms, git status --porcelain \(benchFormat(statusMs)) ms; ratio to git status: watched \(benchFormat(benchMedian(watched) / statusMs)), full scan \(benchFormat(benchMedian(scanned) / statusMs)) (last watched scan: \(tracker.lastScan))")
     }
-    print("\(label): diff() (includes a fresh scan) median \(benchFormat(benchMedian(diffTimes))) ms")
+    print("\(label): diff() (always a full scan) median \(benchFormat(benchMedian(diffTimes))) ms")
 }
 
 private func edit(_ paths: [String], in checkout: URL, round: Int) throws {

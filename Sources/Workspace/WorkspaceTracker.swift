@@ -41,6 +41,14 @@ public final class WorkspaceTracker {
     private static let scanAttempts = 20
     /// How many shadow index entries took their stat data from the checkout's index at start (for tests).
     private(set) var seededStatEntries = 0
+    /// Reports which paths changed between snapshots (nil: every snapshot scans the whole tree).
+    private var watch: ChangeWatch?
+    /// Set when a scan recorded a regular file with more than one hard link.
+    private var sawMultiplyLinkedFile = false
+    /// Above this many dirty paths a snapshot scans everything: the path list stops paying off.
+    private static let dirtyPathLimit = 2_000
+    /// How the last scan of the working tree went.
+    public private(set) var lastScan: TrackerScan = .full(reason: "start")
 
     /// Opens tracking of `checkout`, keeping the tracker's own data in `stateDirectory`.
     ///
@@ -57,7 +65,14 @@ public final class WorkspaceTracker {
     ///     repository reads base objects from it (a git alternate) instead of copying them, so it
     ///     must outlive the state directory and must not be writable by the agent. When it lacks
     ///     any base object the objects are copied from the checkout as without it.
-    public init(checkout: URL, stateDirectory: URL, baseCommit: String? = nil, objectSource: URL? = nil) throws {
+    ///   - tracking: `.watched` (the default) re-examines only the paths an inotify watch reports
+    ///     changed; `.scanned` compares every file at every snapshot.
+    public convenience init(checkout: URL, stateDirectory: URL, baseCommit: String? = nil, objectSource: URL? = nil, tracking: ChangeTracking = .watched) throws {
+        try self.init(checkout: checkout, stateDirectory: stateDirectory, baseCommit: baseCommit, objectSource: objectSource, tracking: tracking, watchLimit: ChangeWatch.defaultLimit)
+    }
+
+    /// As the public initialiser, with the most directories the watch may follow.
+    init(checkout: URL, stateDirectory: URL, baseCommit: String?, objectSource: URL?, tracking: ChangeTracking, watchLimit: Int) throws {
         try ensureLibgit2()
         let checkout = checkout.standardizedFileURL.resolvingSymlinksInPath()
         let stateDirectory = stateDirectory.standardizedFileURL
@@ -196,8 +211,14 @@ public final class WorkspaceTracker {
         ownsIndex = false
         seededStatEntries = seeded
 
-        // 5. The state at start is the first "previous" snapshot.
+        // 5. The watch starts before the first scan, so nothing changed after that scan is missed.
+        if tracking == .watched {
+            watch = ChangeWatch(root: checkout.path, limit: watchLimit) { [unowned self] directory in self.needsWatch(directory) }
+        }
+
+        // 6. The state at start is the first "previous" snapshot.
         let start = try scanWorkingTree()
+        if sawMultiplyLinkedFile { watch?.giveUp(Self.multiplyLinked) }
         try saveIndex()
         previousTree = start
         currentTreeID = start.hex
@@ -218,7 +239,7 @@ public final class WorkspaceTracker {
     /// Only paths whose stat data changed are re-hashed; the tree is written incrementally
     /// through the index's tree cache.
     public func snapshot() throws -> WorkspaceSnapshot {
-        let tree = try scanWorkingTree()
+        let tree = try scanChanges()
         let sincePrevious = previousTree.isEqual(to: tree) ? [] : try changesBetween(previousTree, tree)
         let sinceBase = try changesBetween(baseTree, tree)
         previousTree = tree
@@ -227,8 +248,53 @@ public final class WorkspaceTracker {
         return WorkspaceSnapshot(treeID: tree.hex, sincePrevious: sincePrevious, sinceBase: sinceBase, gitignoreChanged: gitignoreChanged)
     }
 
+    /// Scans what the watch reports changed, or everything when it cannot tell.
+    private func scanChanges() throws -> git_oid {
+        guard let watch else { return try scanWorkingTree() }
+        switch watch.drain() {
+        case .everything(let reason):
+            let tree = try scanWorkingTree()
+            lastScan = .full(reason: reason)
+            if sawMultiplyLinkedFile { watch.giveUp(Self.multiplyLinked) }
+            return tree
+        case .paths(let dirty) where dirty.count > Self.dirtyPathLimit:
+            let tree = try scanWorkingTree()
+            lastScan = .full(reason: "\(dirty.count) paths changed")
+            return tree
+        case .paths(let dirty):
+            let tree = try scanWorkingTree(only: dirty)
+            guard sawMultiplyLinkedFile else { return tree }
+            // A write through one name of a hard-linked file changes the others unseen.
+            watch.giveUp(Self.multiplyLinked)
+            let full = try scanWorkingTree()
+            lastScan = .full(reason: Self.multiplyLinked)
+            return full
+        }
+    }
+
+    private static let multiplyLinked = "a file in the checkout has more than one hard link"
+
+    /// Whether the watch should follow a directory: an ignored one matters only when the
+    /// shadow index tracks something below it (a file committed before the ignore rule).
+    private func needsWatch(_ directory: [UInt8]) -> Bool {
+        var ignored: Int32 = 0
+        let path = directory.map { CChar(bitPattern: $0) } + [0]
+        guard git_ignore_path_is_ignored(&ignored, repo, path) == 0, ignored != 0 else { return true }
+        var position = 0
+        return git_index_find_prefix(&position, index, path.dropLast() + [CChar(bitPattern: UInt8(ascii: "/")), 0]) == 0
+    }
+
     /// Brings the shadow index in line with the working tree and writes it as a tree.
-    private func scanWorkingTree() throws -> git_oid {
+    ///
+    /// - Parameter only: paths to compare (a directory covers its subtree); nil compares every
+    ///   file. Both go through the same libgit2 comparison, so they record the same tree.
+    private func scanWorkingTree(only paths: Set<[UInt8]>? = nil) throws -> git_oid {
+        lastScan = paths.map { .partial(paths: $0.count) } ?? .full(reason: "requested")
+        if paths?.isEmpty == true {
+            var tree = git_oid()
+            try check(git_index_write_tree(&tree, index), "workspace.snapshot", "cannot write the snapshot tree", context: stateDirectory.path)
+            return tree
+        }
         var options = git_diff_options()
         git_diff_options_init(&options, UInt32(GIT_DIFF_OPTIONS_VERSION))
         options.flags = GIT_DIFF_INCLUDE_UNTRACKED.rawValue
@@ -237,15 +303,26 @@ public final class WorkspaceTracker {
             | GIT_DIFF_UPDATE_INDEX.rawValue
             | GIT_DIFF_SKIP_BINARY_CHECK.rawValue
             | GIT_DIFF_IGNORE_SUBMODULES.rawValue
+            | (paths == nil ? 0 : GIT_DIFF_DISABLE_PATHSPEC_MATCH.rawValue)
         options.ignore_submodules = GIT_SUBMODULE_IGNORE_ALL
+        // The path list as C strings, alive for both comparison attempts below.
+        let pathStrings = (paths ?? []).map { path in strdup(path.map { CChar(bitPattern: $0) } + [0]) }
+        defer { pathStrings.forEach { free($0) } }
+        var pathPointers = pathStrings
         var diff: OpaquePointer?
         // A file that vanishes while libgit2 looks at it (a process still running in the jail)
         // fails the whole comparison: look again, as the tree has moved on. A lasting failure
         // fails every attempt and is reported.
-        var compared = git_diff_index_to_workdir(&diff, repo, index, &options)
+        let compare = { () -> Int32 in
+            pathPointers.withUnsafeMutableBufferPointer { pointers in
+                options.pathspec = git_strarray(strings: pointers.baseAddress, count: pointers.count)
+                return git_diff_index_to_workdir(&diff, self.repo, self.index, &options)
+            }
+        }
+        var compared = compare()
         var attempts = 1
         while compared < 0 && attempts < Self.scanAttempts {
-            compared = git_diff_index_to_workdir(&diff, repo, index, &options)
+            compared = compare()
             attempts += 1
         }
         try check(compared, "workspace.snapshot", "cannot compare the working tree with the shadow index", context: checkout.path)
@@ -369,6 +446,7 @@ public final class WorkspaceTracker {
         var content = file.content
         if !file.isSymlink {
             content = try filteredForObjectDatabase(content, path: path)
+            if file.info.st_nlink > 1 { sawMultiplyLinkedFile = true }
         }
         var blob = git_oid()
         let written = content.withUnsafeBytes { git_blob_create_from_buffer(&blob, repo, $0.baseAddress, $0.count) }
