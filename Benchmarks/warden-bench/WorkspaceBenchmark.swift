@@ -111,29 +111,31 @@ private func benchmarkWorkspace(fileCount: Int, runs: Int) throws {
 
     // The watched tracker, the scanning one and the CLI alternate so that all see the same
     // machine load; each gets its own edit of the same files before its run.
-    var rows: [(String, [Double], [Double], [Double])] = []
+    var rows: [(String, [Double], [Double], [Double], Int)] = []
     for changed in [0, 1, 20] {
         var watched: [Double] = []
         var scanned: [Double] = []
         var status: [Double] = []
+        var fullScans = 0
         for round in 0..<runs {
             let paths = Array(files.dropFirst(round % 7).prefix(changed))
             try edit(paths, in: checkout, round: 3 * round)
             watched.append(try benchTime { _ = try tracker.snapshot() })
+            if case .full = tracker.lastScan { fullScans += 1 }
             try edit(paths, in: checkout, round: 3 * round + 1)
             scanned.append(try benchTime { _ = try scanning.snapshot() })
             try edit(paths, in: checkout, round: 3 * round + 2)
             status.append(try benchGitStatus(checkout))
         }
-        rows.append((changed == 0 ? "no new change" : "\(changed) file\(changed == 1 ? "" : "s") edited", watched, scanned, status))
+        rows.append((changed == 0 ? "no new change" : "\(changed) file\(changed == 1 ? "" : "s") edited", watched, scanned, status, fullScans))
     }
     let diffTimes = try (0..<min(runs, 10)).map { _ in try benchTime { _ = try tracker.diff() } }
 
     let label = "workspace \(fileCount) files"
     print("\(label): tracker init median \(benchFormat(benchMedian(copyInit))) ms (objects copied); with objectSource \(benchFormat(benchMedian(sourceInit))) ms (loose source), \(benchFormat(benchMedian(packedSourceInit))) ms (packed source) after materialize \(benchFormat(benchMedian(materializeTimes))) ms; change since base: \(first.sinceBase.count) paths")
-    for (name, watched, scanned, status) in rows {
+    for (name, watched, scanned, status, fullScans) in rows {
         let statusMs = benchMedian(status)
-        print("\(label), \(name): watched snapshot() median \(benchFormat(benchMedian(watched))) ms (p10-p90 \(benchFormat(percentile(watched, 0.1)))-\(benchFormat(percentile(watched, 0.9)))), full-scan snapshot() \(benchFormat(benchMedian(scanned))) ms, git status --porcelain \(benchFormat(statusMs)) ms; ratio to git status: watched \(benchFormat(benchMedian(watched) / statusMs)), full scan \(benchFormat(benchMedian(scanned) / statusMs)) (last watched scan: \(tracker.lastScan))")
+        print("\(label), \(name): watched snapshot() median \(benchFormat(benchMedian(watched))) ms (p10-p90 \(benchFormat(percentile(watched, 0.1)))-\(benchFormat(percentile(watched, 0.9)))), full-scan snapshot() \(benchFormat(benchMedian(scanned))) ms, git status --porcelain \(benchFormat(statusMs)) ms; ratio to git status: watched \(benchFormat(benchMedian(watched) / statusMs)), full scan \(benchFormat(benchMedian(scanned) / statusMs)) (watched snapshots that fell back to a full scan: \(fullScans) of \(runs))")
     }
     print("\(label): diff() (always a full scan) median \(benchFormat(benchMedian(diffTimes))) ms")
 }

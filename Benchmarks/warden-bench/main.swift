@@ -1,5 +1,5 @@
 // Prints medians and ratios to baselines measured in the same run. Run a release build:
-//   swift build -c release && .build/release/warden-bench [sandbox] [workspace] [agent] [scoring] [model] [fork] [serve] [throughput] [memory] [footprint] [trace]
+//   swift build -c release && .build/release/warden-bench [sandbox] [workspace] [agent] [scoring] [model] [fork] [serve] [throughput] [memory] [footprint] [trace] [startup]
 // With no names every benchmark runs; run `memory` alone for a clean
 // peak-memory figure with 32 concurrent episodes.
 import Foundation
@@ -19,6 +19,7 @@ do {
     if wanted("trace") { try await runTraceBenchmarks() }
     if wanted("memory") { try await runThroughputBenchmarks(episodes: 32, concurrency: 32) }
     if wanted("footprint") { try runFootprintBenchmarks() }
+    if wanted("startup") { try await runStartupBenchmarks() }
 } catch {
     print("benchmark failed: \(error)")
 }

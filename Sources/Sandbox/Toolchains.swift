@@ -74,7 +74,8 @@ public enum ToolchainDetector {
         switch name {
         case "python3", "python":
             // pyenv's shims are scripts that need pyenv itself: ask the interpreter where it lives.
-            guard let output = run(executable, ["-c", "import sys; print(sys.base_prefix); print(sys.prefix)"]) else { return nil }
+            guard let output = ToolchainProbeCache.shared.output(of: executable, ["-c", "import sys; print(sys.base_prefix); print(sys.prefix)"],
+                                                                 selectedBy: ToolchainProbeCache.pyenvSelectors(), run: run) else { return nil }
             let prefixes = Array(Set(output.split(separator: "\n").map(String.init))).sorted()
             return Toolchain(name: name, prefixes: prefixes.filter { !isSystemPath($0) },
                              pathEntries: prefixes.map { $0 + "/bin" }, environment: [:])
@@ -83,7 +84,8 @@ public enum ToolchainDetector {
             // picks (~/.rustup/toolchains/stable-...), whose bin/ has the real cargo and rustc.
             // Neither ~/.cargo (credentials.toml) nor the rest of ~/.rustup is bound.
             let rustc = (directory as NSString).appendingPathComponent("rustc")
-            guard FileManager.default.isExecutableFile(atPath: rustc), let sysroot = run(rustc, ["--print", "sysroot"]),
+            guard FileManager.default.isExecutableFile(atPath: rustc),
+                  let sysroot = ToolchainProbeCache.shared.output(of: rustc, ["--print", "sysroot"], selectedBy: ToolchainProbeCache.rustupSelectors(), run: run),
                   sysroot.hasPrefix("/") else { return nil }
             return Toolchain(name: name, prefixes: isSystemPath(sysroot) ? [] : [sysroot], pathEntries: [sysroot + "/bin"],
                              environment: [:])
@@ -114,7 +116,7 @@ public enum ToolchainDetector {
         return nil
     }
 
-    private static func run(_ executable: String, _ arguments: [String]) -> String? {
+    static func run(_ executable: String, _ arguments: [String]) -> String? {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments

@@ -361,11 +361,13 @@ public final class WorkspaceTracker {
         var tree = git_oid()
         try check(git_index_write_tree(&tree, index), "workspace.snapshot", "cannot write the snapshot tree", context: stateDirectory.path)
         // The in-memory index is what the next scan uses. Saving it costs a few ms on large
-        // trees, so skip it when nothing changed; saving after changes also renews the
-        // index timestamp, which keeps freshly recorded files out of the "racily clean" set.
+        // trees (4 of a 6 ms watched snapshot on 5,000 files), so skip it when nothing
+        // changed, and after watched scans, which name the paths to compare. Saving after a
+        // full scan renews the index timestamp, which keeps freshly recorded files out of
+        // the "racily clean" set that a full scan must hash.
         if count > 0 {
             if objectCache != nil { unsavedTrees.append(tree) }
-            try saveIndex()
+            if paths == nil { try saveIndex() }
         }
         if unsavedBytes > Self.objectCacheLimit {
             try persist()

@@ -1,0 +1,117 @@
+import Agent
+import Foundation
+import Models
+import Sandbox
+import WardenCore
+import Workspace
+
+/// Where the time from `exec` to the first command goes, for a 20-file repository.
+///
+/// End to end: `warden solve` with a replayed model whose first command prints bash's
+/// `$EPOCHREALTIME` (a builtin: no process is started to read the clock), against the
+/// wall clock read just before `posix_spawn`. The breakdown times the same steps in this
+/// process, one by one: process start (`warden --version` from spawn to exit, beside
+/// `/bin/true`), materialize, tracker start, jail configuration, jail and shell start, the
+/// first command's round trip and the first model call. Medians of `runs`.
+func runStartupBenchmarks(runs: Int = 15) async throws {
+    let products = URL(fileURLWithPath: try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")).deletingLastPathComponent()
+    let warden = products.appendingPathComponent("warden").path
+    guard FileManager.default.isExecutableFile(atPath: warden) else {
+        throw WardenError("bench.startup", "build the warden product first (\(warden) is missing)")
+    }
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("warden-bench-startup-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: root) }
+    let repository = root.appendingPathComponent("repo")
+    try FileManager.default.createDirectory(at: repository.appendingPathComponent("src"), withIntermediateDirectories: true)
+    for index in 0..<20 {
+        try "def f\(index)(x):\n    return x + \(index)\n".write(to: repository.appendingPathComponent("src/m\(index).py"), atomically: true, encoding: .utf8)
+    }
+    _ = try RepositoryBuilder.commitAll(in: repository, message: "base")
+    let responses = ["<tool: bash>\necho $EPOCHREALTIME\n</tool>", "<tool: bash>\necho done >> src/m0.py\n</tool>", "<tool: submit>\n</tool>"]
+    let script = root.appendingPathComponent("responses.json")
+    try JSONEncoder().encode(responses).write(to: script)
+
+    var endToEnd: [Double] = [], versions: [Double] = [], floors: [Double] = []
+    for run in 0..<runs {
+        floors.append(try spawnToExit("/bin/true", []))
+        versions.append(try spawnToExit(warden, ["--version"]))
+        let out = root.appendingPathComponent("out-\(run)")
+        let spawned = Date().timeIntervalSince1970
+        _ = try spawnToExit(warden, ["solve", "--repo", repository.path, "--issue-text", "Append a line.", "--model", "replay:\(script.path)",
+                                     "--protocol", "cwm", "--out", out.path])
+        endToEnd.append((try firstCommandStart(in: out.appendingPathComponent("trajectory.jsonl")) - spawned) * 1000)
+    }
+
+    // The same steps in this process.
+    let profile = try SandboxProfile.load("agent")
+    var phases: [String: [Double]] = [:]
+    func time(_ name: String, _ body: () throws -> Void) rethrows {
+        let elapsed = try measureMilliseconds(body)
+        phases[name, default: []].append(elapsed)
+    }
+    for run in 0..<runs {
+        let work = root.appendingPathComponent("phases-\(run)")
+        let checkout = work.appendingPathComponent("checkout")
+        try time("materialize") { try WorkspaceTracker.materialize(source: repository, commit: "HEAD", into: checkout) }
+        var tracker: WorkspaceTracker?
+        try time("tracker start") { tracker = try WorkspaceTracker(checkout: checkout, stateDirectory: work.appendingPathComponent("state"), objectSource: repository) }
+        var jail: JailConfiguration?
+        try time("jail configuration") { jail = try JailConfiguration(profile: profile, checkout: checkout) }
+        guard let jail else { continue }
+        let shell = ShellSession(configuration: jail)
+        try time("jail and shell start") { try shell.start() }
+        try time("first command round trip") { _ = try shell.run("true") }
+        shell.close()
+        let model = ReplayClient(responses: responses.map { ModelResponse(content: $0) })
+        let started = ContinuousClock.now
+        _ = try await model.complete(ModelRequest(messages: [ChatMessage(role: .user, content: "x")]))
+        let elapsed = ContinuousClock.now - started
+        phases["first model call", default: []].append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)
+        _ = tracker
+    }
+
+    let total = percentile(endToEnd, 0.5)
+    print("startup: exec to the first command's start median \(formatted(total, digits: 1)) ms (p10 \(formatted(percentile(endToEnd, 0.1), digits: 1)), "
+        + "p90 \(formatted(percentile(endToEnd, 0.9), digits: 1)); target <= 20 ms) on a 20-file repository")
+    print("startup: process start: warden --version spawn to exit \(formatted(percentile(versions, 0.5), digits: 2)) ms, /bin/true \(formatted(percentile(floors, 0.5), digits: 2)) ms")
+    var accounted = percentile(versions, 0.5)
+    for name in ["materialize", "tracker start", "jail configuration", "jail and shell start", "first command round trip", "first model call"] {
+        let median = percentile(phases[name] ?? [], 0.5)
+        accounted += median
+        print("startup:   \(name) \(formatted(median, digits: 2)) ms")
+    }
+    print("startup:   the rest (command line, task and prompt set-up, trajectory header) \(formatted(total - accounted, digits: 2)) ms")
+}
+
+/// The wall-clock time (seconds since 1970) that the first command of a trajectory printed.
+private func firstCommandStart(in trajectory: URL) throws -> Double {
+    let lines = try String(contentsOf: trajectory, encoding: .utf8).split(separator: "\n")
+    for line in lines.dropFirst() {
+        guard let step = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+              let command = step["command"] as? [String: Any], let stdout = command["stdout"] as? [String: Any],
+              let head = stdout["head"] as? String, let value = Double(head.trimmingCharacters(in: .whitespacesAndNewlines)) else { continue }
+        return value
+    }
+    throw WardenError("bench.startup", "no step printed a time", context: trajectory.path)
+}
+
+/// Milliseconds from `posix_spawn` of `path` to its exit (output discarded); it must exit 0 or 1.
+private func spawnToExit(_ path: String, _ arguments: [String]) throws -> Double {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+    let argv = ([path] + arguments).map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    var pid: pid_t = 0
+    var status: Int32 = 0
+    let start = ContinuousClock.now
+    let spawned = posix_spawn(&pid, path, &actions, nil, argv, environ)
+    guard spawned == 0 else { throw WardenError("bench.startup", "cannot start \(path): \(String(cString: strerror(spawned)))") }
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    let elapsed = ContinuousClock.now - start
+    // solve exits 1 when the replayed model runs out; anything else is a failure.
+    guard status == 0 || status == 256 else { throw WardenError("bench.startup", "\(path) \(arguments.first ?? "") exited with status \(status)") }
+    return Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+}

@@ -1,0 +1,124 @@
+import Foundation
+import Synchronization
+
+/// Remembers, across processes, what a toolchain probe printed (`python3 -c "…sys.prefix"`,
+/// `rustc --print sysroot`).
+///
+/// Through pyenv's shims one probe takes 100–250 ms, more than everything else `warden solve`
+/// does before its first command. An answer is reused only while everything that could change
+/// it is unchanged: the executable, the environment variables the version managers read, the
+/// files that select a version (`~/.pyenv/version`, `.python-version` and `rust-toolchain`
+/// files from the working directory up, rustup's settings), and every directory the answer
+/// names. Anything else runs the probe again.
+final class ToolchainProbeCache: Sendable {
+    static let shared = ToolchainProbeCache(file: defaultFile())
+
+    /// One remembered answer and the state it was given in.
+    private struct Entry: Codable {
+        var output: String
+        var witnesses: [String: String]
+    }
+
+    private let file: URL?
+    private let entries = Mutex<[String: Entry]?>(nil)
+
+    init(file: URL?) {
+        self.file = file
+    }
+
+    /// `$XDG_CACHE_HOME/warden/toolchain-probes.json`, else `~/.cache/warden/…`; nil without either.
+    private static func defaultFile() -> URL? {
+        let environment = ProcessInfo.processInfo.environment
+        let base = environment["XDG_CACHE_HOME"].flatMap { $0.hasPrefix("/") ? $0 : nil }
+            ?? environment["HOME"].flatMap { $0.hasPrefix("/") && $0 != "/" ? $0 + "/.cache" : nil }
+        return base.map { URL(fileURLWithPath: $0).appendingPathComponent("warden/toolchain-probes.json") }
+    }
+
+    /// The files that choose pyenv's Python version.
+    static func pyenvSelectors() -> [String] {
+        let environment = ProcessInfo.processInfo.environment
+        let root = environment["PYENV_ROOT"] ?? (environment["HOME"] ?? "/root") + "/.pyenv"
+        return [root + "/version"] + ancestors(named: ".python-version")
+    }
+
+    /// The files that choose rustup's toolchain.
+    static func rustupSelectors() -> [String] {
+        let environment = ProcessInfo.processInfo.environment
+        let home = environment["RUSTUP_HOME"] ?? (environment["HOME"] ?? "/root") + "/.rustup"
+        return [home + "/settings.toml"] + ancestors(named: "rust-toolchain") + ancestors(named: "rust-toolchain.toml")
+    }
+
+    private static func ancestors(named name: String) -> [String] {
+        var directory = URL(fileURLWithPath: FileManager.default.currentDirectoryPath).standardizedFileURL.path
+        var paths: [String] = []
+        while true {
+            paths.append((directory == "/" ? "" : directory) + "/" + name)
+            if directory == "/" { return paths }
+            directory = (directory as NSString).deletingLastPathComponent
+        }
+    }
+
+    /// The probe's output: remembered when nothing it depends on changed, else from `run`.
+    func output(of executable: String, _ arguments: [String], selectedBy selectors: [String],
+                run: (String, [String]) -> String?) -> String? {
+        let key = ([executable] + arguments).joined(separator: "\u{1F}")
+        let inputs = Self.inputWitnesses(executable: executable, selectors: selectors)
+        if let entry = load()[key], entry.witnesses == inputs.merging(Self.outputWitnesses(entry.output)) { $1 } {
+            return entry.output
+        }
+        guard let output = run(executable, arguments) else { return nil }
+        store(key, Entry(output: output, witnesses: inputs.merging(Self.outputWitnesses(output)) { $1 }))
+        return output
+    }
+
+    private static func inputWitnesses(executable: String, selectors: [String]) -> [String: String] {
+        var witnesses: [String: String] = [:]
+        let environment = ProcessInfo.processInfo.environment
+        for name in ["PATH", "HOME", "PYENV_ROOT", "PYENV_VERSION", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN", "VIRTUAL_ENV"] {
+            witnesses["env:" + name] = environment[name] ?? "-"
+        }
+        for path in [executable] + selectors { witnesses[path] = signature(of: path) }
+        return witnesses
+    }
+
+    /// Every absolute path the output names must still be the directory it was.
+    private static func outputWitnesses(_ output: String) -> [String: String] {
+        var witnesses: [String: String] = [:]
+        for line in output.split(separator: "\n") where line.hasPrefix("/") { witnesses[String(line)] = signature(of: String(line)) }
+        return witnesses
+    }
+
+    /// Inode, size and change time of `path` (without following a final symlink), or "absent".
+    private static func signature(of path: String) -> String {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return "absent" }
+        return "\(info.st_dev):\(info.st_ino):\(info.st_size):\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec):\(info.st_ctim.tv_sec).\(info.st_ctim.tv_nsec)"
+    }
+
+    private func load() -> [String: Entry] {
+        entries.withLock { cached in
+            if let cached { return cached }
+            // A missing or unreadable cache is an empty one: every probe runs, as without it.
+            let loaded = file.flatMap { try? Data(contentsOf: $0) }.flatMap { try? JSONDecoder().decode([String: Entry].self, from: $0) } ?? [:]
+            cached = loaded
+            return loaded
+        }
+    }
+
+    private func store(_ key: String, _ entry: Entry) {
+        let snapshot = entries.withLock { cached -> [String: Entry] in
+            var current = cached ?? [:]
+            current[key] = entry
+            cached = current
+            return current
+        }
+        guard let file else { return }
+        do {
+            try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try JSONEncoder().encode(snapshot).write(to: file, options: .atomic)
+        } catch {
+            // Only a cache: the next process runs the probe again.
+            FileHandle.standardError.write(Data("warden: warning: cannot save toolchain probes to \(file.path): \(error)\n".utf8))
+        }
+    }
+}
