@@ -154,19 +154,30 @@ public actor Episode {
         deadline = started + .seconds(spec.configuration.limits.wallTimeSeconds)
     }
 
-    /// Materializes the checkout, starts the tracker and configures the jail, on a thread of its
-    /// own: these block on the file system and must not hold a concurrency-pool thread.
+    /// Materializes the checkout, then starts the jail and the tracker side by side, each on a
+    /// thread of its own: they block on the file system and must not hold a concurrency-pool
+    /// thread, and neither needs the other (the jail's start writes nothing in the checkout).
     public static func prepare(_ spec: EpisodeSpec, trajectory: URL) async throws -> Episode {
         let checkout = spec.workDirectory.appendingPathComponent("checkout"), state = spec.workDirectory.appendingPathComponent("state")
         do {
-            let prepared = try await onOwnThread {
+            let shell = try await onOwnThread {
                 try FileManager.default.createDirectory(at: state, withIntermediateDirectories: true)
                 try WorkspaceTracker.materialize(source: spec.repository, commit: spec.task.baseCommit ?? "HEAD", into: checkout)
-                let tracker = try WorkspaceTracker(checkout: checkout, stateDirectory: state, objectSource: spec.repository)
-                let jail = try JailConfiguration(profile: spec.profile, checkout: checkout)
-                return Unchecked((AgentEnvironment(shell: ShellSession(configuration: jail), tracker: tracker,
-                                                   observationCharacters: spec.configuration.observationCharacters),
-                                  try TrajectoryWriter(url: trajectory)))
+                return ShellSession(configuration: try JailConfiguration(profile: spec.profile, checkout: checkout))
+            }
+            let prepared: Unchecked<(AgentEnvironment, TrajectoryWriter)>
+            do {
+                async let jailStarted: Void = onOwnThread { try shell.start() }
+                let tracked = try await onOwnThread {
+                    Unchecked((try WorkspaceTracker(checkout: checkout, stateDirectory: state, objectSource: spec.repository),
+                               try TrajectoryWriter(url: trajectory)))
+                }
+                try await jailStarted
+                prepared = Unchecked((AgentEnvironment(shell: shell, tracker: tracked.value.0, observationCharacters: spec.configuration.observationCharacters),
+                                      tracked.value.1))
+            } catch {
+                shell.close()
+                throw error
             }
             let (environment, writer) = prepared.value
             do {
