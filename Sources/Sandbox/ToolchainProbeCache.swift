@@ -61,7 +61,8 @@ final class ToolchainProbeCache: Sendable {
     /// The probe's output: remembered when nothing it depends on changed, else from `run`.
     func output(of executable: String, _ arguments: [String], selectedBy selectors: [String],
                 run: (String, [String]) -> String?) -> String? {
-        let key = ([executable] + arguments).joined(separator: "\u{1F}")
+        // The working directory is part of the key: version files are looked up from it.
+        let key = ([FileManager.default.currentDirectoryPath, executable] + arguments).joined(separator: "\u{1F}")
         let inputs = Self.inputWitnesses(executable: executable, selectors: selectors)
         if let entry = load()[key], entry.witnesses == inputs.merging(Self.outputWitnesses(entry.output)) { $1 } {
             return entry.output
