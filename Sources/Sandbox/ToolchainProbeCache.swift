@@ -99,16 +99,22 @@ final class ToolchainProbeCache: Sendable {
     private func load() -> [String: Entry] {
         entries.withLock { cached in
             if let cached { return cached }
-            // A missing or unreadable cache is an empty one: every probe runs, as without it.
-            let loaded = file.flatMap { try? Data(contentsOf: $0) }.flatMap { try? JSONDecoder().decode([String: Entry].self, from: $0) } ?? [:]
+            let loaded = readFile()
             cached = loaded
             return loaded
         }
     }
 
+    /// The entries on disk; a missing or unreadable file is an empty cache (every probe runs, as without one).
+    private func readFile() -> [String: Entry] {
+        file.flatMap { try? Data(contentsOf: $0) }.flatMap { try? JSONDecoder().decode([String: Entry].self, from: $0) } ?? [:]
+    }
+
     private func store(_ key: String, _ entry: Entry) {
+        // Merged into what is on disk now: processes started from other directories add their
+        // own entries meanwhile, and a plain rewrite would drop them.
         let snapshot = entries.withLock { cached -> [String: Entry] in
-            var current = cached ?? [:]
+            var current = readFile().merging(cached ?? [:]) { disk, _ in disk }
             current[key] = entry
             cached = current
             return current

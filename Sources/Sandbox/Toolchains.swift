@@ -21,12 +21,17 @@ public enum ToolchainDetector {
     private static let cache = Mutex<[String: Toolchain?]>([:])
 
     /// Detects each named tool once per process; tools that are not installed are skipped.
+    ///
+    /// Detection holds the lock, so episodes starting together wait for one probe instead of
+    /// each starting its own (16 concurrent pyenv probes cost seconds of CPU).
     public static func detect(_ names: [String]) -> [Toolchain] {
-        names.compactMap { name in
-            if let known = cache.withLock({ $0[name] }) { return known }
-            let found = find(name).map(withoutSecretPrefixes)
-            cache.withLock { $0[name] = found }
-            return found
+        cache.withLock { cache in
+            names.compactMap { name in
+                if let known = cache[name] { return known }
+                let found = find(name).map(withoutSecretPrefixes)
+                cache[name] = found
+                return found
+            }
         }
     }
 
