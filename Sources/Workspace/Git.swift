@@ -24,6 +24,16 @@ func ensureLibgit2() throws {
     try libgit2Setup.get()
 }
 
+extension WorkspaceTracker {
+    /// Starts libgit2's one-time set-up on a thread of its own, so that it overlaps whatever a
+    /// command does before its first repository operation (Debian's libgit2 parses the system's
+    /// CA certificates when it initialises: ~20 ms of `warden solve`'s start). A failure is
+    /// remembered and reported by that first operation.
+    public static func initializeLibraryInBackground() {
+        Thread.detachNewThread { _ = libgit2Setup }
+    }
+}
+
 /// The message of the last libgit2 error on this thread.
 func lastGitMessage() -> String {
     guard let error = git_error_last(), let message = error.pointee.message else {

@@ -71,6 +71,7 @@ struct SolveCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        WorkspaceTracker.initializeLibraryInBackground()
         try logging.bootstrap()
         let (configuration, handler) = try agentOptions.resolve()
 
