@@ -58,6 +58,9 @@ final class ChangeWatch {
     /// share of inotify watches (`fs.inotify.max_user_watches`) that other episodes need.
     private let limit: Int
     static let defaultLimit = 50_000
+    /// The deepest directory the watch follows: one descriptor and one stack frame per level.
+    /// (libgit2's own scans stop at 100 levels.)
+    static let maximumDepth = 64
 
     private static let mask: UInt32 = UInt32(IN_CREATE | IN_DELETE | IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE
         | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF) | UInt32(IN_ONLYDIR) | UInt32(IN_EXCL_UNLINK)
@@ -99,7 +102,7 @@ final class ChangeWatch {
             giveUp("cannot open the checkout to watch it: \(String(cString: strerror(errno)))")
             return
         }
-        if let problem = watchTree(top, path: []) { giveUp(problem) }
+        if let problem = watchTree(top, path: [], depth: 0) { giveUp(problem) }
     }
 
     /// Reads every pending event without blocking.
@@ -195,7 +198,7 @@ final class ChangeWatch {
             guard next >= 0 else { return nil }
             current = next
         }
-        return watchTree(current, path: relative)
+        return watchTree(current, path: relative, depth: relative.split(separator: UInt8(ascii: "/")).count)
     }
 
     /// Opens the directory `name` in `parent`, never through a symlink; -1 when it is not one.
@@ -210,7 +213,7 @@ final class ChangeWatch {
 
     /// Watches the directory open as `directory` (taking ownership), then each subdirectory
     /// that `wantsWatch` accepts.
-    private func watchTree(_ directory: Int32, path: [UInt8]) -> String? {
+    private func watchTree(_ directory: Int32, path: [UInt8], depth: Int) -> String? {
         if !path.isEmpty && !wantsWatch(path) {
             close(directory)
             return nil
@@ -243,10 +246,19 @@ final class ChangeWatch {
                 return Array(UnsafeBufferPointer(start: bytes, count: strlen(UnsafeRawPointer(bytes).assumingMemoryBound(to: CChar.self))))
             }
             if name == [UInt8(ascii: ".")] || name == [UInt8(ascii: "."), UInt8(ascii: ".")] || name == Self.gitName { continue }
-            let child = Self.openDirectory(descriptor, name)
-            guard child >= 0 else { continue }  // not a directory after all, or gone
             let childPath = path.isEmpty ? name : path + [UInt8(ascii: "/")] + name
-            if let problem = watchTree(child, path: childPath) { return problem }
+            // One descriptor and one stack frame per level: a directory chain deep enough to
+            // exhaust either (an agent can make one) is left to full scans.
+            guard depth < Self.maximumDepth else {
+                return "directories nest deeper than \(Self.maximumDepth) levels at \(String(decoding: childPath, as: UTF8.self))"
+            }
+            let child = Self.openDirectory(descriptor, name)
+            if child < 0 {
+                let code = errno
+                if code == ENOTDIR || code == ENOENT || code == ELOOP { continue }  // not a directory after all, or gone
+                return "cannot open \(String(decoding: childPath, as: UTF8.self)) to watch it: \(String(cString: strerror(code)))"
+            }
+            if let problem = watchTree(child, path: childPath, depth: depth + 1) { return problem }
         }
         return nil
     }

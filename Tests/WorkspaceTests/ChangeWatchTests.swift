@@ -135,6 +135,19 @@ import Glibc
         #expect(try pair.compare() == .full(reason: "the checkout has more than 8 directories to watch"))
     }
 
+    @Test func aDirectoryChainTooDeepToWatchFallsBackToFullScans() throws {
+        let pair = try Pair(files: Self.base)
+        let deep = (0..<(ChangeWatch.maximumDepth + 6)).map { "d\($0 % 10)" }.joined(separator: "/")
+        try write("bottom\n", to: pair.fixture.file(deep + "/leaf.py"))
+        guard case .full(let reason) = try pair.compare() else {
+            Issue.record("a directory chain past the depth limit was watched")
+            return
+        }
+        #expect(reason.hasPrefix("directories nest deeper than \(ChangeWatch.maximumDepth) levels"))
+        try write("bottom again\n", to: pair.fixture.file(deep + "/leaf.py"))
+        #expect(try pair.compare() == .full(reason: reason))
+    }
+
     @Test func ruleChangesDirectoryMovesAndHardLinksFallBack() throws {
         let pair = try Pair(files: Self.base)
         // Files that were ignored become visible though nobody touched them.
