@@ -57,7 +57,10 @@ public final class AgentEnvironment: @unchecked Sendable {
         case let .submit(path?):
             return tool(try await inJail { try FileTools.submit(path, in: $0) })
         case .submit(nil):
-            return tool(FileTools.submission(try tracker.diff(), source: nil))
+            // A checkout that cannot be diffed is the agent's doing (see Episode.step).
+            do { return tool(FileTools.submission(try tracker.diff(), source: nil)) } catch {
+                return tool(ToolResult(text: FileTools.untrackable((error as? WardenError)?.message ?? "\(error)"), succeeded: false))
+            }
         }
     }
 
@@ -82,6 +85,11 @@ struct ToolResult: Sendable {
 /// edit, create and submit with CWM's rules and CWM's wording, so a model trained in CWM's
 /// environment reads the feedback it knows.
 enum FileTools {
+    /// What the agent is told when the checkout cannot be scanned or diffed.
+    static func untrackable(_ cause: String) -> String {
+        "warden: the checkout's changes cannot be recorded (\(cause)). Undo what caused this: until then nothing in the checkout can be diffed or submitted."
+    }
+
     static func edit(_ path: String, search: String, replace: String, in files: JailFiles) throws -> ToolResult {
         var result = ToolResult(text: "", succeeded: false)
         do {

@@ -190,7 +190,7 @@ public actor Episode {
             // A half-made work directory is the harness's own scratch space: it goes, and the
             // set-up failure is what the caller reports.
             if FileManager.default.fileExists(atPath: spec.workDirectory.path) {
-                do { try FileManager.default.removeItem(at: spec.workDirectory) } catch {
+                do { try HostTree.remove(atPath: spec.workDirectory.path) } catch {
                     throw WardenError("episode.prepare", "\(setUpFailure); then the work directory could not be removed: \(error)",
                                       context: spec.workDirectory.path)
                 }
@@ -324,7 +324,7 @@ public actor Episode {
         }
 
         // Run it in the jail, then record what changed through libgit2.
-        let outcome: ToolOutcome
+        var outcome: ToolOutcome
         if review == .skipped || review == .quit {
             outcome = ToolOutcome(body: "The operator skipped this action.", toolOutput: nil, durationMs: 0, cancelled: false)
         } else {
@@ -337,10 +337,16 @@ public actor Episode {
                 return ended(EpisodeStepInfo(step: index, changes: []), observation: [])
             }
         }
-        let snapshot: WorkspaceSnapshot
+        // Mid-episode, only what is in the checkout makes a scan fail (directories nested past
+        // libgit2's 100 levels, paths past its length limit): the agent's doing. The agent is
+        // told and the episode goes on to be scored; ending it as a harness failure would let a
+        // policy trade a -1 for an episode the trainer drops.
+        var snapshot: WorkspaceSnapshot?
+        var trackingError: String?
         do { snapshot = try tracker.snapshot() } catch {
-            try await finish(.sandboxError, "cannot record the checkout's changes: \(error)")
-            return ended(EpisodeStepInfo(step: index, exitCode: outcome.exitCode, changes: []), observation: [])
+            trackingError = (error as? WardenError)?.message ?? "\(error)"
+            spec.logger.warning("cannot record the checkout's changes", metadata: ["step": "\(index)", "error": "\(error)"])
+            outcome.body += "\n\n" + FileTools.untrackable(trackingError ?? "")
         }
 
         // The observation with the budget, and the step record.
@@ -357,9 +363,9 @@ public actor Episode {
             index: index, startedAt: stepStarted, endedAt: timestamp(), response: response, reasoning: reasoning,
             action: action, review: review, observation: observation, observationBody: outcome.body, budget: budget, command: command,
             toolOutput: outcome.toolOutput, exitCode: outcome.exitCode, durationMs: outcome.durationMs,
-            cwd: environment.shell.cwd, exports: changedExports, submission: outcome.submission, changes: snapshot.sincePrevious, treeID: snapshot.treeID,
-            gitignoreChanged: snapshot.gitignoreChanged))
-        let info = EpisodeStepInfo(step: index, exitCode: outcome.exitCode, changes: snapshot.sincePrevious)
+            cwd: environment.shell.cwd, exports: changedExports, submission: outcome.submission, changes: snapshot?.sincePrevious ?? [],
+            treeID: snapshot?.treeID, gitignoreChanged: snapshot?.gitignoreChanged ?? false, trackingError: trackingError))
+        let info = EpisodeStepInfo(step: index, exitCode: outcome.exitCode, changes: snapshot?.sincePrevious ?? [])
 
         // Whether the episode goes on.
         if review == .quit {
@@ -453,7 +459,7 @@ public actor Episode {
             }
         }
         environment.shell.close()
-        do { try FileManager.default.removeItem(at: spec.workDirectory) } catch {
+        do { try HostTree.remove(atPath: spec.workDirectory.path) } catch {
             problems.append(WardenError("episode.close", "cannot remove the work directory: \(error)", context: spec.workDirectory.path))
         }
         return problems

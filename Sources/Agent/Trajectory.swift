@@ -86,6 +86,8 @@ public struct TrajectoryStep: Sendable, Codable, Hashable {
     public var changes: [FileChange]
     public var treeID: String?
     public var gitignoreChanged: Bool
+    /// Why the checkout could not be scanned after this step (the agent was told); nil when it was.
+    public var trackingError: String? = nil
 }
 
 /// What a person reviewing actions did with one; recorded with the step.

@@ -265,7 +265,7 @@ final class PersistentTemporaryDirectory: @unchecked Sendable {
     func remove() {
         guard let path else { return }
         self.path = nil
-        do { try FileManager.default.removeItem(atPath: path) } catch {
+        do { try HostTree.remove(atPath: path) } catch {
             FileHandle.standardError.write(Data("warden: cannot remove the jail's /tmp at \(path): \(error)\n".utf8))
         }
     }
@@ -280,7 +280,7 @@ final class PersistentTemporaryDirectory: @unchecked Sendable {
             let fields = name.split(separator: "-")
             guard fields.count == 4, let pid = pid_t(fields[2]), kill(pid, 0) != 0, errno == ESRCH else { continue }
             let path = (parent as NSString).appendingPathComponent(name)
-            do { try FileManager.default.removeItem(atPath: path) } catch {
+            do { try HostTree.remove(atPath: path) } catch {
                 FileHandle.standardError.write(Data("warden: cannot remove an abandoned jail /tmp at \(path): \(error)\n".utf8))
             }
         }

@@ -59,6 +59,48 @@ struct EpisodeTests {
         }
     }
 
+    /// A policy that cannot solve a task must not escape its -1 by breaking the tracker: an
+    /// episode ending in a harness failure is dropped by trainers, not scored.
+    @Test("a checkout the tracker cannot scan (directories nested past libgit2's 100 levels) is told to the agent and scored, never an env_error")
+    func unscannableCheckoutIsTheAgentsDoing() async throws {
+        let command = "mkdir -p $(printf 'd/%.0s' $(seq 110)) && touch $(printf 'd/%.0s' $(seq 110))leaf"
+        let scratch = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("warden-episode-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let handler = CWMProtocol()
+        let (episode, _) = try await Self.starterEpisode(in: scratch)
+        try await episode.reset()
+        let broken = try await episode.step(handler.render(.bash(command: command), callID: ""))
+        #expect(!broken.done)
+        #expect(broken.info.envError == nil)
+        #expect(broken.observation.last?.content.contains("the checkout's changes cannot be recorded") == true)
+        #expect(broken.observation.last?.content.contains(scratch.path) == false, "host paths stay out of what the model sees")
+        let refused = try await episode.step(handler.render(.submit(path: nil), callID: ""))
+        #expect(!refused.done && refused.info.envError == nil)
+        #expect(refused.observation.last?.content.contains("the checkout's changes cannot be recorded") == true)
+        _ = try await episode.step(handler.render(.bash(command: "printf 'diff --git a/x b/x\\n' > /tmp/empty.patch"), callID: ""))
+        let submit = try await episode.step(handler.render(.submit(path: "/tmp/empty.patch"), callID: ""))
+        #expect(submit.done)
+        #expect(submit.info.envError == nil)
+        #expect(submit.reward == -1)
+        #expect(submit.info.exitStatus == .submitted)
+        let steps = try Trajectory.read(episode.trajectoryURL).steps
+        #expect(steps.first?.trackingError?.isEmpty == false)
+        #expect(await episode.close().isEmpty)
+    }
+
+    @Test("a path longer than PATH_MAX that the agent made in the checkout and in /tmp is removed with the episode")
+    func overlongPathsAreCleanedUp() async throws {
+        let scratch = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("warden-episode-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let (episode, _) = try await Self.starterEpisode(in: scratch)
+        try await episode.reset()
+        let deep = "n=$(printf 'x%.0s' $(seq 200)); (for i in $(seq 24); do mkdir $n && cd $n; done; touch leaf)"
+        let made = try await episode.step(CWMProtocol().render(.bash(command: "\(deep) && cd /tmp && \(deep)"), callID: ""))
+        #expect(made.info.exitCode == 0 && made.info.envError == nil)
+        #expect(await episode.close().isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: episode.spec.workDirectory.path))
+    }
+
     @Test("closing a live episode writes its final record as cancelled, unscored, and removes its work directory")
     func closeLiveEpisode() async throws {
         let scratch = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("warden-episode-\(UUID().uuidString)")
