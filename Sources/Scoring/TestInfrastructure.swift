@@ -63,8 +63,12 @@ public enum PatchPaths {
         [stripped(name, components: 0), stripped(name, components: 1)].compactMap { $0 }
     }
 
+    /// The most path components a patch may name.
+    static let maximumDepth = 90
+
     /// Why the patch may not be applied at all, or nil: a name into `.git/`, absolute, with
-    /// `..`, or leading through a symlink (in the checkout, or one the patch itself creates).
+    /// `..`, nested past `maximumDepth`, or leading through a symlink (in the checkout, or one
+    /// the patch itself creates).
     public static func refusal(for names: Names, in checkout: URL) -> String? {
         let links = Set(names.newSymlinks.flatMap(candidates))
         for name in names.names {
@@ -72,6 +76,9 @@ public enum PatchPaths {
             let components = name.split(separator: "/")
             if components.contains("..") { return "it names a path with .. (\(name))" }
             if components.contains(where: { $0.lowercased() == ".git" }) { return "it names a path inside .git/ (\(name))" }
+            // libgit2 cannot scan a checkout nested 100 levels deep: grading such a patch would
+            // fail, and a failed grading is an episode a trainer drops instead of scoring.
+            if components.count > maximumDepth { return "it nests directories more than \(maximumDepth) levels deep (\(name.prefix(200))…)" }
             for path in candidates(name) {
                 let parts = path.split(separator: "/")
                 var prefix = ""

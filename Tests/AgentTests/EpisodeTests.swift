@@ -88,6 +88,31 @@ struct EpisodeTests {
         #expect(await episode.close().isEmpty)
     }
 
+    /// Whatever a command does to its own shell, the episode goes on and is scored: an agent
+    /// that could end its episode as a harness failure would escape its -1.
+    @Test("a command that kills, closes, stops or replaces its shell is never an env_error; the next command runs",
+          arguments: [
+              "exit 3", "kill -9 $$", "kill -9 -1", "exec 1>&- 2>&-", "exec >/dev/null 2>&1", "exec bash --norc --noprofile",
+              "set -e; false", "kill -STOP $$", "exec 0<&-", "trap 'exit' DEBUG", "ulimit -n 3",
+          ])
+    func shellSabotageIsScored(command: String) async throws {
+        let scratch = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("warden-episode-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let handler = CWMProtocol()
+        let (episode, _) = try await Self.starterEpisode(in: scratch)
+        try await episode.reset()
+        let sabotage = try await episode.step(handler.render(.bash(command: command), callID: ""))
+        #expect(sabotage.info.envError == nil)
+        #expect(!sabotage.done)
+        let next = try await episode.step(handler.render(.bash(command: "echo still-here"), callID: ""))
+        #expect(next.info.envError == nil)
+        #expect(next.observation.last?.content.contains("still-here") == true)
+        _ = try await episode.step(handler.render(.bash(command: "printf 'diff --git a/x b/x\\n' > /tmp/empty.patch"), callID: ""))
+        let submit = try await episode.step(handler.render(.submit(path: "/tmp/empty.patch"), callID: ""))
+        #expect(submit.done && submit.reward == -1 && submit.info.envError == nil)
+        #expect(await episode.close().isEmpty)
+    }
+
     @Test("a path longer than PATH_MAX that the agent made in the checkout and in /tmp is removed with the episode")
     func overlongPathsAreCleanedUp() async throws {
         let scratch = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("warden-episode-\(UUID().uuidString)")

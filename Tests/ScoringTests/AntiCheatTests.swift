@@ -295,6 +295,19 @@ struct AntiCheatTests {
         #expect(result.error?.contains(".git/") == true, "\(result.error ?? "")")
     }
 
+    /// Scoring that throws is an `env_error`, which trainers drop: a patch must never be able to
+    /// make the grader fail instead of grading it.
+    @Test("a patch nesting directories past libgit2's 100 levels is refused and graded, not a scoring failure")
+    func overDeepPatchIsGraded() async throws {
+        let (task, repository, evaluator, scratch) = try fixture()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let deep = Array(repeating: "d", count: 110).joined(separator: "/") + "/leaf"
+        let patch = (task.goldPatch ?? "") + "diff --git a/\(deep) b/\(deep)\nnew file mode 100644\n--- /dev/null\n+++ b/\(deep)\n@@ -0,0 +1 @@\n+x\n"
+        let result = try await evaluator.evaluate(task, repository: repository, patch: patch)
+        #expect(!result.resolved)
+        #expect(result.error?.contains("patch refused") == true, "\(result.error ?? "")")
+    }
+
     @Test("refused paths: absolute, .., quoted .git, through a symlink the patch creates")
     func unsafeNamesAreRefused() throws {
         let here = URL(fileURLWithPath: NSTemporaryDirectory())
