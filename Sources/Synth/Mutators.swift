@@ -143,19 +143,25 @@ public struct TokenMutator: Mutator {
         func add(_ kind: String, _ start: Int, _ end: Int, _ replacement: String) {
             found.append(Mutation(file: file, kind: kind, function: function, line: line, start: start, end: end, replacement: replacement))
         }
+        /// Reads the line starting at `index`: a new function's name, or the start of test code.
+        func startLine() -> Bool {
+            let end = bytes[index...].firstIndex(of: 0x0a) ?? bytes.count
+            let text = String(decoding: bytes[index..<end], as: UTF8.self)
+            if let marker = testSectionMarker, text.trimmingCharacters(in: .whitespaces).hasPrefix(marker) { return false }
+            if let regex, let match = text.firstMatch(of: regex) {
+                let name = match.output.dropFirst().compactMap { $0.substring }.first.map(String.init)
+                if let name, !["if", "for", "while", "switch", "catch", "return", "match"].contains(name) { function = name }
+            }
+            return true
+        }
+        guard startLine() else { return [] }
         while index < bytes.count {
             let byte = bytes[index]
             if byte == 0x0a {
                 line += 1
                 index += 1
                 lineStart = index
-                let end = bytes[index...].firstIndex(of: 0x0a) ?? bytes.count
-                let text = String(decoding: bytes[index..<end], as: UTF8.self)
-                if let marker = testSectionMarker, text.trimmingCharacters(in: .whitespaces).hasPrefix(marker) { break }
-                if let regex, let match = text.firstMatch(of: regex) {
-                    let name = match.output.dropFirst().compactMap { $0.substring }.first.map(String.init)
-                    if let name, !["if", "for", "while", "switch", "catch", "return", "match"].contains(name) { function = name }
-                }
+                if !startLine() { break }
                 continue
             }
             // Comments and strings are copied over whole.

@@ -33,8 +33,8 @@ public struct SynthConfiguration: Sendable {
     }
 
     var candidateBudget: Int { maxCandidates ?? maxTasks * 15 }
-    /// Two-location tasks wanted: a fifth, at least one when any task is.
-    var pairTarget: Int { maxTasks >= 2 ? max(1, maxTasks / 5) : 0 }
+    /// Two-location tasks wanted: a fifth, at least one from three tasks up (they combine kept single ones).
+    var pairTarget: Int { maxTasks >= 3 ? max(1, maxTasks / 5) : 0 }
 }
 
 /// How far synthesis has got, for a progress line.
@@ -335,7 +335,9 @@ struct Validation: Sendable {
         let passToPass = baseline.passing.filter { id in runs.allSatisfy { $0.statuses[id] == .passed } }
         if failToPass.isEmpty { return Verdict(dropReason: Self.reasons.unstable) }
         if passToPass.isEmpty { return Verdict(dropReason: Self.reasons.noPassToPass, failToPass: failToPass, passToPass: []) }
-        return Verdict(failToPass: failToPass, passToPass: passToPass, output: runs[0].output)
+        // The worker's checkout path says nothing to a reader of the issue.
+        let output = runs[0].output.replacingOccurrences(of: worker.checkout.path + "/", with: "")
+        return Verdict(failToPass: failToPass, passToPass: passToPass, output: output)
     }
 }
 

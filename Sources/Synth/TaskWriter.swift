@@ -185,7 +185,7 @@ struct TaskWriter: Sendable {
     static func excerpt(_ output: String, failing: [String], mutations: [Mutation], mutated: [String: Data]) -> String {
         let names = Set(failing.map { IssueWriter.shortName($0) })
         let forbidden = Set(mutations.flatMap { mutation -> [String] in
-            var words = [mutation.file, (mutation.file as NSString).lastPathComponent]
+            var words = [mutation.file]
             if let data = mutated[mutation.file] {
                 let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
                 if mutation.line - 1 < lines.count {
@@ -206,7 +206,8 @@ struct TaskWriter: Sendable {
                 continue
             }
             let trimmed = line.trimmingCharacters(in: .whitespaces)
-            if trimmed.hasPrefix("at ") || trimmed.hasPrefix("File \"") || trimmed.isEmpty { continue }
+            let noise = ["at ", "File \"", "duration_ms:", "stack:", "failureType:"]
+            if trimmed.isEmpty || noise.contains(where: trimmed.hasPrefix) { continue }
             if forbidden.contains(where: { line.contains($0) }) { continue }
             lines.append(line)
             if lines.count >= 40 { break }

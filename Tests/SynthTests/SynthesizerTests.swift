@@ -136,9 +136,10 @@ struct SynthesizerTests {
             #expect(instance.extra["mutation_kind"] != nil)
             let gold = try await evaluator.evaluate(instance, repository: task.repository, patch: instance.goldPatch)
             #expect(gold.resolved, "\(instance.instanceID): \(gold.error ?? "") \(gold.statuses)")
-            let empty = try await evaluator.evaluate(instance, repository: task.repository, patch: nil)
-            #expect(!empty.resolved)
         }
+        let first = try #require(suite.tasks.first)
+        let empty = try await evaluator.evaluate(first.instance, repository: first.repository, patch: nil)
+        #expect(!empty.resolved && empty.testsStatus?.failToPass.failure == first.instance.failToPass)
 
         let kept = scratch.appendingPathComponent("kept")
         _ = try await synthesize(source, out: kept, work: scratch.appendingPathComponent("run-kept"), maxTasks: 1, keepTests: true)
@@ -166,7 +167,7 @@ struct SynthesizerTests {
         try handle.close()
 
         let second = try await synthesize(source, out: out, work: scratch.appendingPathComponent("two"), maxTasks: 3)
-        #expect(second.kept == 3)
+        #expect(second.kept == 3 && second.keptTwoLocation == 1)
         let secondTasks = try FileManager.default.contentsOfDirectory(atPath: out.path).filter { !$0.hasPrefix(".") }
         #expect(Set(firstTasks).isSubset(of: Set(secondTasks)) && secondTasks.count == 3)
         let records = try Synthesizer.records(out.appendingPathComponent(".synth"))
