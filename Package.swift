@@ -73,6 +73,14 @@ let package = Package(
             dependencies: ["WardenCore", "Agent", "Scoring", "Tasks", "Sandbox", "Workspace", .product(name: "Logging", package: "swift-log")]
         ),
 
+        // `warden synth`: tasks made by mutating a repository whose tests pass (SWE-smith style),
+        // validated by the repository's own tests in the jail. The Python mutator it ships runs there.
+        .target(
+            name: "Synth",
+            dependencies: ["WardenCore", "Sandbox", "Workspace", "Scoring", "Tasks", "Runs", .product(name: "Logging", package: "swift-log")],
+            resources: [.copy("Resources")]
+        ),
+
         // `warden serve`: OpenEnv-compatible reset/step over HTTP and WebSocket, and whole rollouts
         // against a trainer's OpenAI-compatible server. The only user of Hummingbird.
         .target(
@@ -100,7 +108,7 @@ let package = Package(
         .executableTarget(
             name: "warden",
             dependencies: [
-                "WardenCore", "Sandbox", "Workspace", "Models", "Agent", "Scoring", "Tasks", "Runs", "EnvironmentServer", "WardenLog", "Traces",
+                "WardenCore", "Sandbox", "Workspace", "Models", "Agent", "Scoring", "Tasks", "Runs", "EnvironmentServer", "WardenLog", "Traces", "Synth",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             plugins: ["BuildInfo"]
@@ -112,7 +120,7 @@ let package = Package(
         .executableTarget(
             name: "warden-bench",
             dependencies: [
-                "WardenCore", "Sandbox", "Workspace", "Agent", "Models", "Scoring", "Tasks", "EnvironmentServer", "Traces",
+                "WardenCore", "Sandbox", "Workspace", "Agent", "Models", "Scoring", "Tasks", "EnvironmentServer", "Traces", "Synth",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -134,6 +142,7 @@ let package = Package(
         .testTarget(name: "ScoringTests", dependencies: ["Scoring", "Tasks", "Sandbox", "Workspace", "warden-jail"], resources: [.copy("Golden")]),
         .testTarget(name: "RunsTests", dependencies: ["Runs", "Agent", "WardenCore", "Scoring", "Tasks", "Sandbox", "Workspace", "warden-jail"]),
         .testTarget(name: "TracesTests", dependencies: ["Traces", "Tasks", "Sandbox", "WardenCore", "warden-jail"], resources: [.copy("Golden")]),
+        .testTarget(name: "SynthTests", dependencies: ["Synth", "Tasks", "Sandbox", "Workspace", "WardenCore", "warden-jail"]),
         .testTarget(name: "WardenCLITests", dependencies: ["warden", "warden-jail"]),
         // A real WebSocket client (Hummingbird's) drives the server over loopback.
         .testTarget(

@@ -3,8 +3,8 @@ import WardenCore
 
 /// Writes a file so that it is either complete or absent: a temporary file in the same
 /// directory, flushed, then renamed over the destination.
-enum AtomicFile {
-    static func write(to url: URL, _ body: (_ append: (Data) throws -> Void) throws -> Void) throws {
+public enum AtomicFile {
+    public static func write(to url: URL, _ body: (_ append: (Data) throws -> Void) throws -> Void) throws {
         let directory = url.deletingLastPathComponent()
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
@@ -50,6 +50,6 @@ enum AtomicFile {
 }
 
 /// Replaces `url` with `data` in one step: readers see the old file or the new one, never half.
-func atomicWrite(_ data: Data, to url: URL) throws {
+public func atomicWrite(_ data: Data, to url: URL) throws {
     try AtomicFile.write(to: url) { append in try append(data) }
 }

@@ -127,8 +127,8 @@ public final class RunProgress: Sendable {
 ///
 /// Opening it repairs a torn last line (a kill in the middle of a write): the bytes after the
 /// last newline are cut off before anything is appended, so the next row is never glued onto
-/// them, and the attempt they belonged to is redone.
-actor ResultsLog {
+/// them, and the attempt they belonged to is redone. `warden synth` keeps its candidate log with it.
+public actor ResultsLog {
     private let descriptor: Int32
     private let path: String
     private let encoder: JSONEncoder
@@ -136,7 +136,7 @@ actor ResultsLog {
     /// How many bytes of a torn last line the opening removed (0 when the file was whole).
     let repairedBytes: Int
 
-    init(_ url: URL) throws {
+    public init(_ url: URL) throws {
         path = url.path
         descriptor = open(url.path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else {
@@ -185,8 +185,14 @@ actor ResultsLog {
     /// Appends one row and syncs it. A failed or short write is undone (the file is cut back to
     /// where it was), so the file never holds half a row, and the failure is thrown.
     func append(_ row: AttemptResult) throws {
+        try append(row, key: row.key)
+    }
+
+    /// Appends any row (`key` names it in errors) the same way.
+    public func append<Row: Encodable>(_ row: Row, key: String) throws {
         var line = try encoder.encode(row)
         line.append(0x0a)
+        let name = URL(fileURLWithPath: path).lastPathComponent
         var status = stat()
         let before = fstat(descriptor, &status) == 0 ? status.st_size : -1
         let written = line.withUnsafeBytes { bytes in
@@ -196,14 +202,14 @@ actor ResultsLog {
         }
         guard written == line.count else {
             let cause = written < 0 ? String(cString: strerror(errno)) : "only \(written) of \(line.count) bytes were written"
-            var message = "cannot append the row of \(row.key) to results.jsonl: \(cause)"
+            var message = "cannot append the row of \(key) to \(name): \(cause)"
             if written > 0 && (before < 0 || ftruncate(descriptor, before) != 0) {
                 message += "; the partial row stays and is cut off when the run resumes"
             }
             throw WardenError("run.results", message, context: path)
         }
         guard fsync(descriptor) == 0 else {
-            throw WardenError("run.results", "cannot sync results.jsonl after the row of \(row.key): \(String(cString: strerror(errno)))", context: path)
+            throw WardenError("run.results", "cannot sync \(name) after the row of \(key): \(String(cString: strerror(errno)))", context: path)
         }
     }
 }
