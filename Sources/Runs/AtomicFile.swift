@@ -50,6 +50,6 @@ enum AtomicFile {
 }
 
 /// Replaces `url` with `data` in one step: readers see the old file or the new one, never half.
-func atomicWrite(_ data: Data, to url: URL) throws {
+public func atomicWrite(_ data: Data, to url: URL) throws {
     try AtomicFile.write(to: url) { append in try append(data) }
 }
