@@ -56,7 +56,7 @@ func runReportBenchmarks(tasks: Int = 400, attempts: Int = 5) async throws {
         for row in rows { _ = try Trajectory.read(run.appendingPathComponent(row.trajectory)) }
     }
     print("report: \(rows.count) attempts (\(tasks) tasks x \(attempts)), trajectories of 20 steps, \(trajectoryBytes / 1024) KiB each")
-    print("report:   summary page \(formatted(summaryMs / 1000, digits: 2)) s, \(formatted(Double(summary.pageBytes) / 1_048_576, digits: 2)) MB first load (target < 2 MB)")
+    print("report:   summary page \(formatted(summaryMs / 1000, digits: 2)) s, \(formatted(Double(summary.pageBytes) / 1_048_576, digits: 2)) MB first load (target < 2 MB), \(summary.tablePages) table page(s)")
     print("report:   whole report with \(full.attemptPages) viewer pages \(formatted(fullMs / 1000, digits: 2)) s (target < 5 s)")
     print("report:   baseline, every trajectory read whole with Trajectory.read: \(formatted(baselineMs / 1000, digits: 2)) s; "
         + "report / baseline \(formatted(fullMs / baselineMs, digits: 2))")

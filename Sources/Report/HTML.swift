@@ -72,7 +72,7 @@ public enum HTML {
         .diff .hunk{color:#0550ae}.diff .file{font-weight:bold}.diff span{display:block}
         a.att{display:inline-block;min-width:22px;text-align:center;margin:1px;border-radius:3px;text-decoration:none;padding:0 3px}
         a.att.ok{background:#dafbe1}a.att.bad{background:#ffebe9}a.att.err{background:#fff8c5;color:#7d4e00}
-        .filters{display:flex;gap:10px;align-items:center;margin:8px 0}svg text{font-size:10px;fill:#57606a}
+        .pager{margin:8px 0}.pager a,.pager b{margin:0 4px}.filters{display:flex;gap:10px;align-items:center;margin:8px 0}svg text{font-size:10px;fill:#57606a}
         svg .bar{fill:#54aeff}.chart{display:inline-block;margin-right:18px}.chart h4{margin:4px 0;font-size:12px;font-weight:normal}
         .s-submitted{fill:#2da44e}.s-other{fill:#bf8700}.s-error{fill:#cf222e}
         """

@@ -8,6 +8,8 @@ public struct ReportOutput: Sendable {
     /// The summary page, and its size: the bytes a browser loads first.
     public var page: URL
     public var pageBytes: Int
+    /// Pages of the task table (1 when it fits the first page).
+    public var tablePages: Int
     /// The folder of per-attempt viewer pages, and how many were written.
     public var attemptsDirectory: URL
     public var attemptPages: Int
@@ -42,16 +44,22 @@ public struct ReportWriter: Sendable {
         let loaded = try runs.map { try ReportRun.load($0, logger: logger) }
         let attempts = Self.attemptsDirectory(for: out)
         let folder = attempts.lastPathComponent
-        let page = SummaryPage(runs: loaded, attemptLink: { run, row in
+        let base = out.deletingPathExtension().lastPathComponent
+        func tablePage(_ number: Int) -> String { number == 1 ? out.lastPathComponent : "\(base)-tasks-\(number).html" }
+        let summary = SummaryPage(runs: loaded, attemptLink: { run, row in
             attemptPages ? Self.percentEncoded(folder) + "/run\(run)/" + Self.percentEncoded(Self.pageName(row)) : nil
-        })
-        let html = Data(page.render().utf8)
+        }, pageName: { Self.percentEncoded(tablePage($0)) })
+        let pages = summary.render()
+        let html = Data(pages[0].utf8)
         try atomicWrite(html, to: out)
+        for (index, page) in pages.enumerated().dropFirst() {
+            try atomicWrite(Data(page.utf8), to: out.deletingLastPathComponent().appendingPathComponent(tablePage(index + 1)))
+        }
         var written = 0, unreadable = 0
         if attemptPages {
             (written, unreadable) = try await writeAttemptPages(loaded, into: attempts)
         }
-        return ReportOutput(page: out, pageBytes: html.count, attemptsDirectory: attempts, attemptPages: written,
+        return ReportOutput(page: out, pageBytes: html.count, tablePages: pages.count, attemptsDirectory: attempts, attemptPages: written,
                             unreadableTrajectories: unreadable)
     }
 

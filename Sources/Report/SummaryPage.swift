@@ -2,18 +2,41 @@ import Foundation
 import Runs
 
 /// The report's first page: a card per run, the tasks that flipped between runs, and one
-/// sortable, filterable row per task with links to each attempt's viewer page.
+/// sortable, filterable row per task with links to each attempt's viewer page. Past
+/// `tasksPerPage` tasks the table goes on in further pages, so the first load stays small.
 struct SummaryPage {
     var runs: [ReportRun]
     /// The viewer page of an attempt, relative to this page; nil when it has none.
     var attemptLink: (_ run: Int, _ row: AttemptResult) -> String?
+    /// The file name of table page `n` (1 is the first page), relative to the others.
+    var pageName: (_ page: Int) -> String
+    var tasksPerPage = 1000
 
-    func render() -> String {
-        var body = "<h1>Warden report: \(HTML.text(runs.map(\.name).joined(separator: " · ")))</h1>\n"
-        body += "<div class=\"runs\">" + runs.indices.map(card).joined() + "</div>\n"
-        if runs.count > 1 { body += comparison() }
-        body += taskTable()
-        return HTML.page(title: "Warden report: " + runs.map(\.name).joined(separator: ", "), body: body, script: Self.tableScript)
+    /// Every page: the first with the summary, then the rest of the task table.
+    func render() -> [String] {
+        let ids = Set(runs.flatMap { $0.report.perTask.map(\.instanceID) }).sorted()
+        let chunks = stride(from: 0, to: max(1, ids.count), by: tasksPerPage).map { ids[$0..<min(ids.count, $0 + tasksPerPage)] }
+        let title = "Warden report: " + runs.map(\.name).joined(separator: ", ")
+        return chunks.enumerated().map { index, chunk in
+            var body = "<h1>\(HTML.text(title))</h1>\n"
+            if index == 0 {
+                body += "<div class=\"runs\">" + runs.indices.map(card).joined() + "</div>\n"
+                if runs.count > 1 { body += comparison() }
+            }
+            body += pager(current: index + 1, of: chunks.count, taskCount: ids.count) + taskTable(chunk)
+            return HTML.page(title: title + (index == 0 ? "" : " (tasks page \(index + 1))"), body: body, script: Self.tableScript)
+        }
+    }
+
+    /// Links to the table's pages, when it has more than one.
+    func pager(current: Int, of count: Int, taskCount: Int) -> String {
+        guard count > 1 else { return "" }
+        var html = "<nav class=\"pager\">\(taskCount) tasks in pages of \(tasksPerPage):"
+        for page in 1...count {
+            let range = "\((page - 1) * tasksPerPage + 1)–\(min(taskCount, page * tasksPerPage))"
+            html += page == current ? " <b>\(range)</b>" : " <a href=\"\(HTML.attribute(pageName(page)))\">\(range)</a>"
+        }
+        return html + "</nav>"
     }
 
     /// A run's numbers, each tagged with `data-metric` so tests (and scripts) can read them.
@@ -74,9 +97,8 @@ struct SummaryPage {
         return html + "</tbody></table>"
     }
 
-    func taskTable() -> String {
+    func taskTable(_ ids: ArraySlice<String>) -> String {
         let byTask = runs.map(\.resultsByTask)
-        let ids = Set(runs.flatMap { $0.report.perTask.map(\.instanceID) }).sorted()
         let statuses = Set(runs.flatMap { $0.results.map(\.exitStatus.rawValue) }).sorted()
         var html = "<h2>Tasks</h2><div class=\"filters\"><input id=\"filter-text\" type=\"search\" placeholder=\"filter tasks\">"
         html += "<select id=\"filter-status\"><option value=\"\">any exit status</option>"

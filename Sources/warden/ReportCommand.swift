@@ -32,6 +32,7 @@ struct ReportCommand: AsyncParsableCommand {
         let writer = ReportWriter(runs: runs.map { URL(fileURLWithPath: $0) }, out: URL(fileURLWithPath: out), attemptPages: !summaryOnly)
         let output = try await writer.write()
         var text = "wrote \(output.page.path) (\(output.pageBytes / 1024) KiB)"
+        if output.tablePages > 1 { text += " with the task table in \(output.tablePages) pages" }
         if !summaryOnly { text += " and \(output.attemptPages) attempt page(s) in \(output.attemptsDirectory.path)" }
         if output.unreadableTrajectories > 0 { text += "; \(output.unreadableTrajectories) trajectory(ies) could not be read (see their pages)" }
         writeStandardOutput(text + "\n")

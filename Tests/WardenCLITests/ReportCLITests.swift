@@ -105,6 +105,40 @@ struct ReportCLITests {
         }
     }
 
+    @Test("a run of 2,500 tasks splits the task table into pages of 1,000, linked from each other; the first load stays small")
+    func largeRunIsPaged() throws {
+        let root = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let run = root.appendingPathComponent("large")
+        try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
+        var lines = ""
+        for task in 0..<2500 {
+            let row: [String: Any] = [
+                "instance_id": String(format: "task-%04d", task), "attempt": 1, "exit_status": task % 4 == 0 ? "step_limit" : "submitted",
+                "resolved": task % 3 == 0, "f2p_passed": 0, "f2p_total": 1, "p2p_passed": 0, "p2p_total": 0, "steps": task % 40,
+                "format_errors": 0, "prompt_tokens": 1000, "completion_tokens": 100, "episode_seconds": 1.5, "score_seconds": 0.5,
+                "model_versions": [String](), "patch": "", "submitted": true, "trajectory": "trajectories/none.jsonl",
+            ]
+            lines += String(decoding: try JSONSerialization.data(withJSONObject: row), as: UTF8.self) + "\n"
+        }
+        try lines.write(to: run.appendingPathComponent("results.jsonl"), atomically: true, encoding: .utf8)
+        let out = root.appendingPathComponent("big.html")
+        let made = try CLITests.warden(["report", run.path, "--out", out.path, "--summary-only"])
+        #expect(made.status == 0, "\(made.stderr)")
+        #expect(made.stdout.contains("task table in 3 pages"), "\(made.stdout)")
+        let first = try Browser.dom(out)
+        #expect(Self.metrics(first)["tasks"] == "2500")
+        #expect(Self.metrics(first)["resolved_tasks"] == "834")
+        #expect(first.matches(of: /<tr data-search=/).count == 1000)
+        #expect(first.contains("<span id=\"shown\" class=\"muted\">1000 of 1000 tasks</span>"))
+        #expect(first.contains("<a href=\"big-tasks-3.html\">2001–2500</a>"))
+        #expect((try FileManager.default.attributesOfItem(atPath: out.path)[.size] as? Int ?? 0) < 2_000_000)
+        let last = try Browser.dom(root.appendingPathComponent("big-tasks-3.html"))
+        #expect(last.matches(of: /<tr data-search=/).count == 500)
+        #expect(last.contains("task-2499") && !last.contains("task-1999<"))
+        #expect(last.contains("<a href=\"big.html\">1–1000</a>"))
+    }
+
     /// Markup that would create a `<b data-xss>` element, an `<img>` whose handler and a
     /// `<script>` that would mark the page, and a `javascript:` link, if any of it were parsed.
     static func payload(_ name: String) -> String {
