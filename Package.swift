@@ -5,7 +5,8 @@ import PackageDescription
 ///
 /// One library per part; each outside library enters through one module only:
 /// libseccomp -> Sandbox, libgit2 -> Workspace, AsyncHTTPClient -> Models,
-/// ArgumentParser -> the `warden` executable, Hummingbird -> EnvironmentServer. SwiftNIO appears directly only in tests (a
+/// ArgumentParser -> the `warden` executable, Hummingbird -> EnvironmentServer, swift-metrics and
+/// swift-prometheus -> WardenMetrics. SwiftNIO appears directly only in tests (a
 /// loopback HTTP server for the model client).
 let package = Package(
     name: "Warden",
@@ -29,6 +30,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
     ],
     targets: [
         // Value types and protocols shared by every part. No I/O.
@@ -81,6 +84,23 @@ let package = Package(
             resources: [.copy("Resources")]
         ),
 
+        // The HTML report of run directories and the trajectory viewer: static, self-contained pages.
+        .target(
+            name: "Report",
+            dependencies: ["WardenCore", "Agent", "Scoring", "Runs", .product(name: "Logging", package: "swift-log")]
+        ),
+
+        // Live Prometheus metrics of episodes (an EpisodeObserver) and their loopback endpoint.
+        // The only user of swift-metrics and swift-prometheus.
+        .target(
+            name: "WardenMetrics",
+            dependencies: [
+                "WardenCore", "Agent",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+
         // `warden serve`: OpenEnv-compatible reset/step over HTTP and WebSocket, and whole rollouts
         // against a trainer's OpenAI-compatible server. The only user of Hummingbird.
         .target(
@@ -108,8 +128,9 @@ let package = Package(
         .executableTarget(
             name: "warden",
             dependencies: [
-                "WardenCore", "Sandbox", "Workspace", "Models", "Agent", "Scoring", "Tasks", "Runs", "EnvironmentServer", "WardenLog", "Traces", "Synth",
+                "WardenCore", "Sandbox", "Workspace", "Models", "Agent", "Scoring", "Tasks", "Runs", "EnvironmentServer", "WardenLog", "Traces", "Synth", "Report", "WardenMetrics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             plugins: ["BuildInfo"]
         ),
@@ -120,7 +141,7 @@ let package = Package(
         .executableTarget(
             name: "warden-bench",
             dependencies: [
-                "WardenCore", "Sandbox", "Workspace", "Agent", "Models", "Scoring", "Tasks", "EnvironmentServer", "Traces", "Synth",
+                "WardenCore", "Sandbox", "Workspace", "Agent", "Models", "Scoring", "Tasks", "EnvironmentServer", "Traces", "Synth", "Runs", "Report",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -41,6 +41,13 @@ if ! "$openenv_venv/bin/python" -c "import openenv.core.generic_client" >/dev/nu
   "$openenv_venv/bin/pip" install --quiet --disable-pip-version-check openenv-core==0.3.0
 fi
 
+# The report's tests open warden's HTML in a real headless browser (Debian's Chromium).
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "install.sh: installing chromium (the HTML report's browser tests)" >&2
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+fi
+
 if ! command -v swift >/dev/null 2>&1; then
   echo "install.sh: no Swift toolchain on PATH; Warden needs Swift 6 (swift.org toolchain for Debian 12)" >&2
   exit 1

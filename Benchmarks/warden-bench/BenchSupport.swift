@@ -8,6 +8,14 @@ func measureMilliseconds(_ body: () throws -> Void) rethrows -> Double {
     return Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
 }
 
+/// Milliseconds one call of the async `body` takes.
+func measureMillisecondsAsync(_ body: () async throws -> Void) async rethrows -> Double {
+    let start = ContinuousClock.now
+    try await body()
+    let elapsed = ContinuousClock.now - start
+    return Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+}
+
 /// The value below which `fraction` of the samples fall (0.5 = median).
 func percentile(_ samples: [Double], _ fraction: Double) -> Double {
     let sorted = samples.sorted()

@@ -44,13 +44,6 @@ func runTraceBenchmarks(runs: Int = 5) async throws {
         + "trace output median \(formatted(percentile(rates, 0.5), digits: 2)) MB per traced second")
 }
 
-private func measureMillisecondsAsync(_ body: () async throws -> Void) async rethrows -> Double {
-    let start = ContinuousClock.now
-    try await body()
-    let elapsed = ContinuousClock.now - start
-    return Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
-}
-
 private func directoryBytes(_ url: URL) throws -> Int {
     var total = 0
     let enumerator = FileManager.default.enumerator(at: url, includingPropertiesForKeys: [.fileSizeKey])

@@ -52,6 +52,8 @@ public struct EpisodeSpec: Sendable {
     public var wardenVersion: String
     /// Set by fork.
     public var parent: EpisodeParent?
+    /// Told of jail starts, steps and endings (live metrics); nil tells no one.
+    public var observer: (any EpisodeObserver)?
     /// Steps are logged at debug, the end at info, scoring failures as errors; `task` (and
     /// whatever the caller adds, such as `attempt`) is in every record's metadata.
     public var logger: Logger
@@ -124,6 +126,8 @@ public actor Episode {
     private let opening: OpeningPrompt
     private let clock = ContinuousClock()
     private var started: ContinuousClock.Instant
+    /// When the step in progress reached the episode (its response in hand).
+    private var stepBegun = ContinuousClock.now
     private var deadline: ContinuousClock.Instant
 
     public private(set) var messages: [ChatMessage] = []
@@ -167,7 +171,11 @@ public actor Episode {
             }
             let prepared: Unchecked<(AgentEnvironment, TrajectoryWriter)>
             do {
-                async let jailStarted: Void = onOwnThread { try shell.start() }
+                async let jailStarted: Void = onOwnThread {
+                    let begun = ContinuousClock.now
+                    try shell.start()
+                    spec.observer?.jailStarted(seconds: seconds(since: begun))
+                }
                 let tracked = try await onOwnThread {
                     Unchecked((try WorkspaceTracker(checkout: checkout, stateDirectory: state, objectSource: spec.repository),
                                try TrajectoryWriter(url: trajectory)))
@@ -222,6 +230,7 @@ public actor Episode {
             promptTruncation: truncation)
         try writer.append(header)
         self.header = header
+        spec.observer?.episodeStarted()
         return opening
     }
 
@@ -275,6 +284,7 @@ public actor Episode {
         let limits = spec.configuration.limits
         let index = steps.count + 1
         let stepStarted = timestamp()
+        stepBegun = clock.now
         let usedPrompt = response.promptTokens ?? estimateTokens(messages)
         let usedCompletion = response.completionTokens ?? max(1, response.content.utf8.count / 4)
         promptTokens += usedPrompt
@@ -383,6 +393,11 @@ public actor Episode {
     private func record(_ step: TrajectoryStep) throws {
         try writer.append(step)
         steps.append(step)
+        if let observer = spec.observer {
+            let commandSeconds = step.durationMs / 1000
+            observer.stepFinished(modelSeconds: step.response.latencyMs / 1000, commandSeconds: commandSeconds,
+                                  harnessSeconds: max(0, seconds(since: stepBegun) - commandSeconds))
+        }
         // The per-step path: the metadata is built only when debug records are kept.
         guard spec.logger.logLevel <= .debug else { return }
         var metadata: Logger.Metadata = ["step": "\(step.index)", "ms": "\(Int(step.durationMs.rounded()))"]
@@ -438,6 +453,7 @@ public actor Episode {
             wallTimeMs: Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15,
             modelVersions: modelVersions, score: score, scoreError: scoreError)
         self.final = final
+        spec.observer?.episodeFinished(status, resolved: score?.resolved)
         try writer.append(final)
         var metadata: Logger.Metadata = ["status": "\(status.rawValue)", "steps": "\(steps.count)"]
         if let detail { metadata["detail"] = "\(detail)" }

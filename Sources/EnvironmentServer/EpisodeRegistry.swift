@@ -24,6 +24,8 @@ public struct ServerSettings: Sendable {
     /// An episode untouched this long is closed (its trajectory finished as cancelled).
     public var idleSeconds: Double
     public var wardenVersion: String
+    /// Told of every episode's jail start, steps and end (live metrics).
+    public var observer: (any EpisodeObserver)?
 
     public init(tasks: [String: SuiteTask], configuration: AgentConfiguration, agentProfile: SandboxProfile, evaluator: Evaluator,
                 rewards: RewardScheme = .plusMinusOne, output: URL, workRoot: URL, maxEpisodes: Int = 64, idleSeconds: Double = 600,
@@ -101,10 +103,11 @@ public actor EpisodeRegistry {
         var configuration = settings.configuration
         if let name = request.protocol { configuration.protocol = name }
         if let limits = request.limits { configuration.limits = limits.applied(to: configuration.limits) }
-        let spec = EpisodeSpec(task: task.instance, repository: task.repository, origin: task.origin, configuration: configuration,
+        var spec = EpisodeSpec(task: task.instance, repository: task.repository, origin: task.origin, configuration: configuration,
                                profile: settings.agentProfile, workDirectory: settings.workRoot.appendingPathComponent("episode-\(id)"),
                                evaluator: settings.evaluator, rewards: request.rewards ?? settings.rewards, modelName: modelName,
                                wardenVersion: settings.wardenVersion)
+        spec.observer = settings.observer
         let episode: Episode
         let opening: [ChatMessage]
         do {

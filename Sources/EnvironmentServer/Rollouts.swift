@@ -1,5 +1,6 @@
 import Agent
 import Foundation
+import Logging
 import Models
 import WardenCore
 
@@ -37,6 +38,14 @@ struct RolloutRequest: Sendable, Decodable {
 struct Rollouts: Sendable {
     let registry: EpisodeRegistry
 
+    /// Closes the rollout's HTTP client; a failure to close leaks nothing the rollout needs, so
+    /// it is logged at debug and the rollout's own outcome stands.
+    static func shutdown(_ client: OpenAIClient) async {
+        do { try await client.shutdown() } catch {
+            Logger(label: "warden.serve").debug("the rollout's model client did not shut down cleanly", metadata: ["cause": "\(error)"])
+        }
+    }
+
     func run(_ request: RolloutRequest) async throws -> JSONValue {
         var configuration = OpenAIClient.Configuration(
             baseURL: request.baseURL, model: request.model, apiKey: request.apiKey,
@@ -52,18 +61,18 @@ struct Rollouts: Sendable {
                                  limits: request.limits, rewards: request.rewards)
         let opened: (id: String, episode: Episode, opening: [ChatMessage])
         do { opened = try await registry.open(reset, modelName: "openai:\(request.model)") } catch {
-            try? await client.shutdown()
+            await Self.shutdown(client)
             throw error
         }
         let final: TrajectoryFinal
         do {
             final = try await AgentLoop(model: client, episode: opened.episode).run()
         } catch {
-            try? await client.shutdown()
+            await Self.shutdown(client)
             await registry.close(opened.id)
             throw ServerError(.executionError, "the rollout failed: \(error)")
         }
-        try? await client.shutdown()
+        await Self.shutdown(client)
         let steps = await opened.episode.steps
         let messages = await opened.episode.messages
         await registry.close(opened.id)

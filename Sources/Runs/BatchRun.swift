@@ -228,6 +228,8 @@ public struct BatchRunner: Sendable {
     public var progress: RunProgress
     /// Where repairs, unfinished attempts and append failures are reported.
     public var logger: Logger
+    /// Told of every episode's jail start, steps and end (live metrics).
+    public var observer: (any EpisodeObserver)?
 
     public init(directory: URL, settings: RunSettings, suite: TaskSuite, workers: Int, agentProfile: SandboxProfile,
                 evaluator: Evaluator, logger: Logger = Logger(label: "warden.run"),
@@ -257,8 +259,18 @@ public struct BatchRunner: Sendable {
         let configURL = directory.appendingPathComponent("config.json")
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        if let data = try? Data(contentsOf: configURL) {
-            guard let existing = try? JSONDecoder().decode(RunSettings.self, from: data) else {
+        if FileManager.default.fileExists(atPath: configURL.path) {
+            // An unreadable file is not a missing one: it is never overwritten unread.
+            let data: Data
+            do { data = try Data(contentsOf: configURL) } catch {
+                throw WardenError("run.config", "cannot read the run's configuration: \(error.localizedDescription)", context: configURL.path)
+            }
+            let decoded: RunSettings?
+            do { decoded = try JSONDecoder().decode(RunSettings.self, from: data) } catch {
+                logger.debug("config.json is not a run configuration", metadata: ["file": "\(configURL.path)", "cause": "\(error)"])
+                decoded = nil
+            }
+            guard let existing = decoded else {
                 if !force {
                     throw WardenError("run.config", "\(configURL.path) is not a Warden run configuration; use another --out, or --force to overwrite it")
                 }
@@ -347,6 +359,7 @@ public struct BatchRunner: Sendable {
                                profile: agentProfile, workDirectory: work, evaluator: evaluator, modelName: model.name,
                                wardenVersion: settings.wardenVersion)
         spec.logger[metadataKey: "attempt"] = "\(planned.attempt)"
+        spec.observer = observer
         let episode: Episode
         do { episode = try await Episode.prepare(spec, trajectory: directory.appendingPathComponent(relative)) } catch {
             if Task.isCancelled { return nil }

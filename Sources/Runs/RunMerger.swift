@@ -12,8 +12,9 @@ public enum RunMerger {
         var rows: [String: AttemptResult] = [:]
         for run in runs {
             let configURL = run.appendingPathComponent("config.json")
-            guard let data = try? Data(contentsOf: configURL), var shard = try? JSONDecoder().decode(RunSettings.self, from: data) else {
-                throw WardenError("merge.input", "not a Warden run directory (no readable config.json)", context: run.path)
+            var shard: RunSettings
+            do { shard = try JSONDecoder().decode(RunSettings.self, from: Data(contentsOf: configURL)) } catch {
+                throw WardenError("merge.input", "not a Warden run directory (no readable config.json: \(error))", context: run.path)
             }
             shard.shard = nil
             if let settings {
@@ -29,7 +30,7 @@ public enum RunMerger {
             for relative in (FileManager.default.subpaths(atPath: trajectories.path) ?? []) where relative.hasSuffix(".jsonl") {
                 let target = output.appendingPathComponent("trajectories").appendingPathComponent(relative)
                 try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
-                try? FileManager.default.removeItem(at: target)
+                if FileManager.default.fileExists(atPath: target.path) { try FileManager.default.removeItem(at: target) }
                 try FileManager.default.copyItem(at: trajectories.appendingPathComponent(relative), to: target)
             }
         }

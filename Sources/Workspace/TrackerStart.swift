@@ -43,7 +43,13 @@ extension WorkspaceTracker {
     static func recordAlternate(_ alternate: URL, shadowObjects: String) throws {
         let info = URL(fileURLWithPath: shadowObjects).appendingPathComponent("info")
         let file = info.appendingPathComponent("alternates")
-        let existing = (try? String(contentsOf: file, encoding: .utf8)) ?? ""
+        // A missing file is empty; an unreadable one must not be replaced by our line alone.
+        var existing = ""
+        if FileManager.default.fileExists(atPath: file.path) {
+            do { existing = try String(contentsOf: file, encoding: .utf8) } catch {
+                throw WardenError("workspace.state", "cannot read the alternates of the shadow repository: \(error)", context: file.path)
+            }
+        }
         if existing.split(separator: "\n").contains(where: { $0 == alternate.path }) { return }
         do {
             try FileManager.default.createDirectory(at: info, withIntermediateDirectories: true)

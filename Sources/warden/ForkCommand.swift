@@ -54,7 +54,7 @@ struct ForkCommand: AsyncParsableCommand {
             task: task, repository: repository, origin: origin, configuration: configuration,
             profile: try SandboxProfile.load(recorded.header.sandboxProfile), workDirectory: work.appendingPathComponent("episode"),
             evaluator: scored && !noScore
-                ? Evaluator(profile: try SandboxProfile.load("tests"), setupProfile: try? SandboxProfile.load("setup"), workRoot: work) : nil,
+                ? Evaluator(profile: try SandboxProfile.load("tests"), setupProfile: try SandboxProfile.load("setup"), workRoot: work) : nil,
             scoreOutput: output.appendingPathComponent("score"), modelName: client.name, wardenVersion: WardenVersion.current)
         let episode = try await Episode.fork(recorded, from: parentURL, at: step, spec: spec, trajectory: output.appendingPathComponent("trajectory.jsonl"))
         writeStandardError("warden fork: \(task.instanceID) from step \(step) of \(parentURL.path) with \(client.name); trajectory in \(episode.trajectoryURL.path)\n")

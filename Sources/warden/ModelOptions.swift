@@ -1,6 +1,7 @@
 import Agent
 import ArgumentParser
 import Foundation
+import Logging
 import Models
 import WardenCore
 
@@ -72,5 +73,8 @@ struct ModelOptions: ParsableArguments {
 
 /// Shuts an HTTP-backed client down; the others hold nothing.
 func shutdown(_ client: any ModelClient) async {
-    if let client = client as? OpenAIClient { try? await client.shutdown() }
+    guard let client = client as? OpenAIClient else { return }
+    do { try await client.shutdown() } catch {
+        Logger(label: "warden").debug("the model client did not shut down cleanly", metadata: ["cause": "\(error)"])
+    }
 }

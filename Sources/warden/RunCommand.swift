@@ -27,6 +27,7 @@ struct RunCommand: AsyncParsableCommand {
     @OptionGroup var suiteOptions: SuiteOptions
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var agentOptions: AgentOptions
+    @OptionGroup var metricsOptions: MetricsOptions
 
     @Option(name: .long, help: "Attempts per task.")
     var attempts: Int = 1
@@ -64,25 +65,36 @@ struct RunCommand: AsyncParsableCommand {
         let options = modelOptions
         // N workers must not promise their jails more memory than the host has.
         var agentProfile = try SandboxProfile.load(agent.sandboxProfile)
-        let setupProfile = try? SandboxProfile.load("setup")
-        var scoringProfiles = [try SandboxProfile.load("tests")] + (setupProfile.map { [$0] } ?? [])
+        let setupProfile = try SandboxProfile.load("setup")
+        var scoringProfiles = [try SandboxProfile.load("tests"), setupProfile]
         if let note = try MemoryBudget.fit(workers: workers, agent: &agentProfile, scoring: &scoringProfiles,
                                            availableBytes: MemoryBudget.availableBytes()) {
             writeStandardError("warden run: \(note)\n")
         }
-        let runner = BatchRunner(
+        var batch = BatchRunner(
             directory: URL(fileURLWithPath: out), settings: settings, suite: suite, workers: workers,
             agentProfile: agentProfile,
             evaluator: Evaluator(profile: scoringProfiles[0], setupProfile: scoringProfiles.dropFirst().first, workRoot: scratch.url),
             makeModel: { task in try shared ?? options.makeClient(goldPatch: task.goldPatch, protocol: handler) })
-        try runner.prepareDirectory(force: force)
+        try batch.prepareDirectory(force: force)
+        let metrics = try metricsOptions.start(command: "warden run")
+        defer { metrics?.server.stop() }
+        batch.observer = metrics?.metrics
+        let runner = batch
         writeStandardError("warden run: \(runner.plan.count) attempts (\(suite.tasks.count) tasks x \(attempts)\(shard.map { ", shard \($0)" } ?? "")), "
             + "\(workers) workers, results in \(out)\n")
 
         let work = Task { try await runner.run() }
         let signals = SignalCancellation { work.cancel() }
         defer { signals.stop() }
-        let display = Task { await ProgressDisplay(progress: runner.progress).show() }
+        let progress = runner.progress
+        let display = Task {
+            await withDiscardingTaskGroup { group in
+                if let metrics { group.addTask { await metrics.metrics.followQueue(of: progress) } }
+                await ProgressDisplay(progress: progress).show()
+                group.cancelAll()
+            }
+        }
         let report: BatchReport
         do {
             report = try await work.value

@@ -54,6 +54,7 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var logging: LoggingOptions
 
     @OptionGroup var agentOptions: AgentOptions
+    @OptionGroup var metricsOptions: MetricsOptions
 
     func validate() throws {
         if RewardScheme(rawValue: rewards) == nil { throw ValidationError("--rewards must be plus_minus_one or one_zero") }
@@ -83,17 +84,20 @@ struct ServeCommand: AsyncParsableCommand {
         guard !tasks.isEmpty else { throw ValidationError("no task could be loaded from \(suites.joined(separator: ", "))") }
         // Live episodes must not promise their jails more memory than the host has.
         var agentProfile = try SandboxProfile.load(agent.sandboxProfile)
-        let setupProfile = try? SandboxProfile.load("setup")
-        var scoringProfiles = [try SandboxProfile.load("tests")] + (setupProfile.map { [$0] } ?? [])
+        let setupProfile = try SandboxProfile.load("setup")
+        var scoringProfiles = [try SandboxProfile.load("tests"), setupProfile]
         if let note = try MemoryBudget.fit(workers: maxEpisodes, agent: &agentProfile, scoring: &scoringProfiles,
                                            availableBytes: MemoryBudget.availableBytes()) {
             writeStandardError("warden serve: \(note)\n")
         }
-        let settings = ServerSettings(
+        var settings = ServerSettings(
             tasks: tasks, configuration: agent, agentProfile: agentProfile,
             evaluator: Evaluator(profile: scoringProfiles[0], setupProfile: scoringProfiles.dropFirst().first, workRoot: scratch.url),
             rewards: RewardScheme(rawValue: rewards) ?? .plusMinusOne, output: URL(fileURLWithPath: out), workRoot: scratch.url,
             maxEpisodes: maxEpisodes, idleSeconds: idleSeconds, wardenVersion: WardenVersion.current)
+        let metrics = try metricsOptions.start(command: "warden serve")
+        defer { metrics?.server.stop() }
+        settings.observer = metrics?.metrics
         let server = EnvironmentServer(registry: EpisodeRegistry(settings: settings), host: host, port: port, token: token)
         let host = self.host, count = tasks.count
         try await server.run { port in

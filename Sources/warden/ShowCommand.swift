@@ -1,13 +1,14 @@
 import Agent
 import ArgumentParser
 import Foundation
+import Report
 import WardenCore
 
 /// `warden show`: a trajectory, readably.
 struct ShowCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "show",
-        abstract: "Print a trajectory: its steps, commands, exit codes, changed files and final diff."
+        abstract: "Print a trajectory: its steps, commands, exit codes, changed files and final diff (--html: as a page)."
     )
 
     @Argument(help: "A trajectory.jsonl file.")
@@ -16,7 +17,14 @@ struct ShowCommand: ParsableCommand {
     @Option(name: .long, help: "Lines of output to show per step.")
     var lines: Int = 20
 
+    @Flag(name: .long, help: "Print the trajectory as one self-contained HTML page (the report's viewer) instead.")
+    var html = false
+
     func run() throws {
+        if html {
+            writeStandardOutput(try trajectoryHTML(URL(fileURLWithPath: trajectory)))
+            return
+        }
         let recorded = try Trajectory.read(URL(fileURLWithPath: trajectory))
         let header = recorded.header
         var text = """

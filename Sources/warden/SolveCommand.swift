@@ -84,7 +84,7 @@ struct SolveCommand: AsyncParsableCommand {
         let spec = EpisodeSpec(
             task: task, repository: repository, origin: origin, configuration: configuration,
             profile: try SandboxProfile.load(configuration.sandboxProfile), workDirectory: work.appendingPathComponent("episode"),
-            evaluator: scored ? Evaluator(profile: try SandboxProfile.load("tests"), setupProfile: try? SandboxProfile.load("setup"), workRoot: work) : nil,
+            evaluator: scored ? Evaluator(profile: try SandboxProfile.load("tests"), setupProfile: try SandboxProfile.load("setup"), workRoot: work) : nil,
             scoreOutput: output.appendingPathComponent("score"), reviewer: confirm ? TerminalReviewer() : nil,
             modelName: client.name, wardenVersion: WardenVersion.current)
         let episode = try await Episode.prepare(spec, trajectory: output.appendingPathComponent("trajectory.jsonl"))

@@ -94,7 +94,7 @@ struct EvalCommand: AsyncParsableCommand {
             }
             patches = loaded.patches
         }
-        let evaluator = Evaluator(profile: try SandboxProfile.load(profile), setupProfile: try? SandboxProfile.load("setup"),
+        let evaluator = Evaluator(profile: try SandboxProfile.load(profile), setupProfile: try SandboxProfile.load("setup"),
                                   workRoot: scratch.url)
         let output = URL(fileURLWithPath: out)
         var report = RunReport()
@@ -191,7 +191,7 @@ struct TasksCommand: AsyncParsableCommand {
         func run() async throws {
             let scratch = try ScratchDirectory()
             let suite = try suiteOptions.load(cache: scratch.url.appendingPathComponent("repos"))
-            let evaluator = Evaluator(profile: try SandboxProfile.load("tests"), setupProfile: try? SandboxProfile.load("setup"), workRoot: scratch.url)
+            let evaluator = Evaluator(profile: try SandboxProfile.load("tests"), setupProfile: try SandboxProfile.load("setup"), workRoot: scratch.url)
             var failures = suite.problems.count
             try await withThrowingTaskGroup(of: TaskValidation.self) { group in
                 var next = suite.tasks.makeIterator()

@@ -13,7 +13,7 @@ struct Warden: AsyncParsableCommand {
         version: WardenVersion.current,
         subcommands: [
             DemoCommand.self, SolveCommand.self, RunCommand.self, MergeCommand.self, SFTCommand.self, EvalCommand.self, TasksCommand.self,
-            ShowCommand.self, ReplayCommand.self, ForkCommand.self, ServeCommand.self, SynthCommand.self,
+            ReportCommand.self, ShowCommand.self, ReplayCommand.self, ForkCommand.self, ServeCommand.self, SynthCommand.self,
             ExecCommand.self, ShellCommand.self, DoctorCommand.self, TraceCommand.self,
         ],
         defaultSubcommand: nil
