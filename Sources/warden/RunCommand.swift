@@ -70,11 +70,12 @@ struct RunCommand: AsyncParsableCommand {
                                            availableBytes: MemoryBudget.availableBytes()) {
             writeStandardError("warden run: \(note)\n")
         }
-        let runner = BatchRunner(
+        var runner = BatchRunner(
             directory: URL(fileURLWithPath: out), settings: settings, suite: suite, workers: workers,
             agentProfile: agentProfile,
             evaluator: Evaluator(profile: scoringProfiles[0], setupProfile: scoringProfiles.dropFirst().first, workRoot: scratch.url),
             makeModel: { task in try shared ?? options.makeClient(goldPatch: task.goldPatch, protocol: handler) })
+        runner.images = try taskImages()
         try runner.prepareDirectory(force: force)
         writeStandardError("warden run: \(runner.plan.count) attempts (\(suite.tasks.count) tasks x \(attempts)\(shard.map { ", shard \($0)" } ?? "")), "
             + "\(workers) workers, results in \(out)\n")
