@@ -4,7 +4,7 @@ import PackageDescription
 /// Warden: a jailed harness for software-engineering agents.
 ///
 /// One library per part; each outside library enters through one module only:
-/// libseccomp -> Sandbox, libgit2 -> Workspace, AsyncHTTPClient -> Models,
+/// libseccomp -> Sandbox, libgit2 -> Workspace, AsyncHTTPClient -> Models, zlib and libcrypto -> Images,
 /// ArgumentParser -> the `warden` executable, Hummingbird -> EnvironmentServer, swift-metrics and
 /// swift-prometheus -> WardenMetrics. SwiftNIO appears directly only in tests (a
 /// loopback HTTP server for the model client).
@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "Models", targets: ["Models"]),
         .library(name: "Agent", targets: ["Agent"]),
         .library(name: "Scoring", targets: ["Scoring"]),
+        .library(name: "Images", targets: ["Images"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -40,6 +41,8 @@ let package = Package(
         // System libraries, each wrapped by exactly one Swift module.
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
         .systemLibrary(name: "CGit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
+        // gzip layers (zlib) and SHA-256 digests (libcrypto) for container images.
+        .systemLibrary(name: "CImageCodecs", providers: [.apt(["zlib1g-dev", "libssl-dev"])]),
         // The few Linux calls Swift cannot import (clone flags, pivot_root, capsets, seccomp load).
         .target(name: "CJail"),
 
@@ -52,6 +55,12 @@ let package = Package(
         .target(
             name: "Models",
             dependencies: ["WardenCore", .product(name: "AsyncHTTPClient", package: "async-http-client")]
+        ),
+        // Container images daemonless: OCI layouts, docker save archives and registries (HTTP
+        // through Models' HTTPFetcher), unpacked safely into a shared content-addressed store.
+        .target(
+            name: "Images",
+            dependencies: ["WardenCore", "Sandbox", "Models", "CImageCodecs", "CJail", .product(name: "Logging", package: "swift-log")]
         ),
         // The agent loop, action protocols, tools and trajectories.
         .target(
@@ -73,7 +82,7 @@ let package = Package(
         // Batch runs: attempts, results, resume, shards, merge, pass@k, SFT export.
         .target(
             name: "Runs",
-            dependencies: ["WardenCore", "Agent", "Scoring", "Tasks", "Sandbox", "Workspace", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["WardenCore", "Agent", "Scoring", "Tasks", "Sandbox", "Workspace", "Images", .product(name: "Logging", package: "swift-log")]
         ),
 
         // `warden synth`: tasks made by mutating a repository whose tests pass (SWE-smith style),
@@ -128,7 +137,7 @@ let package = Package(
         .executableTarget(
             name: "warden",
             dependencies: [
-                "WardenCore", "Sandbox", "Workspace", "Models", "Agent", "Scoring", "Tasks", "Runs", "EnvironmentServer", "WardenLog", "Traces", "Synth", "Report", "WardenMetrics",
+                "WardenCore", "Sandbox", "Workspace", "Models", "Agent", "Scoring", "Tasks", "Runs", "EnvironmentServer", "WardenLog", "Traces", "Synth", "Report", "WardenMetrics", "Images",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -150,6 +159,16 @@ let package = Package(
 
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "Workspace", "warden-jail"]),
         .testTarget(name: "WorkspaceTests", dependencies: ["Workspace"]),
+        // Images the tests build themselves, and a registry on loopback (SwiftNIO).
+        .testTarget(
+            name: "ImagesTests",
+            dependencies: [
+                "Images", "Sandbox", "Agent", "Scoring", "Workspace", "warden-jail",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "ModelsTests",
             dependencies: [

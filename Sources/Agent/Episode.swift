@@ -39,6 +39,12 @@ public struct EpisodeSpec: Sendable {
     public var origin: TaskOrigin?
     public var configuration: AgentConfiguration
     public var profile: SandboxProfile
+    /// The container image the jail's root is made of, also used for scoring; a host-rootfs
+    /// profile is swapped for its `-image` variant.
+    public var image: JailImage?
+    /// Where the checkout appears in the jail; nil: its host path on the host's root, the
+    /// image's `WorkingDir` (else `/testbed`) in an image.
+    public var checkoutMountPoint: String?
     /// checkout/ and state/ are made here; `close()` removes the directory.
     public var workDirectory: URL
     /// Scores the submission (else the final diff) when the episode ends; nil: not scored.
@@ -61,7 +67,7 @@ public struct EpisodeSpec: Sendable {
     public init(task: TaskInstance, repository: URL, origin: TaskOrigin? = nil, configuration: AgentConfiguration,
                 profile: SandboxProfile, workDirectory: URL, evaluator: Evaluator? = nil, scoreOutput: URL? = nil,
                 rewards: RewardScheme = .plusMinusOne, reviewer: (any ActionReviewer)? = nil, modelName: String,
-                wardenVersion: String, parent: EpisodeParent? = nil) {
+                wardenVersion: String, parent: EpisodeParent? = nil, image: JailImage? = nil, checkoutMountPoint: String? = nil) {
         self.task = task
         self.repository = repository
         self.origin = origin
@@ -75,9 +81,18 @@ public struct EpisodeSpec: Sendable {
         self.modelName = modelName
         self.wardenVersion = wardenVersion
         self.parent = parent
+        self.image = image
+        self.checkoutMountPoint = checkoutMountPoint
         var logger = Logger(label: "warden.episode")
         logger[metadataKey: "task"] = "\(task.instanceID)"
         self.logger = logger
+    }
+}
+
+extension EpisodeSpec {
+    /// The checkout's path in the jail when it is not its host path.
+    var jailCheckoutPath: String? {
+        checkoutMountPoint ?? image.map { $0.workingDirectory ?? "/testbed" }
     }
 }
 
@@ -167,7 +182,9 @@ public actor Episode {
             let shell = try await onOwnThread {
                 try FileManager.default.createDirectory(at: state, withIntermediateDirectories: true)
                 try WorkspaceTracker.materialize(source: spec.repository, commit: spec.task.baseCommit ?? "HEAD", into: checkout)
-                return ShellSession(configuration: try JailConfiguration(profile: spec.profile, checkout: checkout))
+                let profile = spec.image == nil ? spec.profile : try spec.profile.forImage()
+                return ShellSession(configuration: try JailConfiguration(profile: profile, checkout: checkout, image: spec.image,
+                                                                         mountPoint: spec.jailCheckoutPath))
             }
             let prepared: Unchecked<(AgentEnvironment, TrajectoryWriter)>
             do {
@@ -439,7 +456,8 @@ public actor Episode {
         }
         if scoring, let evaluator = spec.evaluator {
             do {
-                score = try await evaluator.evaluate(spec.task, repository: spec.repository, patch: submission ?? finalDiff, output: spec.scoreOutput)
+                score = try await evaluator.evaluate(spec.task, repository: spec.repository, patch: submission ?? finalDiff, output: spec.scoreOutput,
+                                                     image: spec.image, mountPoint: spec.jailCheckoutPath)
             } catch {
                 scoreError = "\(error)"
                 spec.logger.error("scoring failed", metadata: ["error": "\(error)"])

@@ -1,5 +1,6 @@
 import Agent
 import Foundation
+import Images
 import Logging
 import Sandbox
 import Scoring
@@ -225,6 +226,8 @@ public struct BatchRunner: Sendable {
     public var evaluator: Evaluator
     /// A model for one attempt (stateful clients such as replay and the oracle need their own).
     public var makeModel: @Sendable (TaskInstance) throws -> any ModelClient
+    /// Where tasks with an `image` get it (pulled and unpacked once, shared by their attempts).
+    public var images = TaskImages()
     public var progress: RunProgress
     /// Where repairs, unfinished attempts and append failures are reported.
     public var logger: Logger
@@ -360,6 +363,10 @@ public struct BatchRunner: Sendable {
                                wardenVersion: settings.wardenVersion)
         spec.logger[metadataKey: "attempt"] = "\(planned.attempt)"
         spec.observer = observer
+        do { spec.image = try await images.image(for: instance) } catch {
+            if Task.isCancelled { return nil }
+            return failed(error)
+        }
         let episode: Episode
         do { episode = try await Episode.prepare(spec, trajectory: directory.appendingPathComponent(relative)) } catch {
             if Task.isCancelled { return nil }

@@ -242,12 +242,16 @@ enum JailRoot {
 /// create the checkout's mount point inside it). Created on first use, removed with the session.
 final class PersistentTemporaryDirectory: @unchecked Sendable {
     private var path: String?
+    /// `warden-tmp-` for /tmp, `warden-layer-` for an image jail's writable layer.
+    private let prefix: String
+
+    init(prefix: String = "warden-tmp-") { self.prefix = prefix }
 
     /// The directory, created when needed.
     func current(owner: JailIdentity) throws -> String {
         if let path { return path }
         Self.sweepAbandoned
-        var template = Array((NSTemporaryDirectory() as NSString).appendingPathComponent("warden-tmp-\(getpid())-XXXXXX").utf8CString)
+        var template = Array((NSTemporaryDirectory() as NSString).appendingPathComponent("\(prefix)\(getpid())-XXXXXX").utf8CString)
         let made = template.withUnsafeMutableBufferPointer { buffer in buffer.baseAddress.flatMap { mkdtemp($0) }.map { String(cString: $0) } }
         guard let made else {
             throw WardenError("jail.tmp", "cannot create the directory backing the jail's /tmp: \(String(cString: strerror(errno)))")
@@ -259,6 +263,25 @@ final class PersistentTemporaryDirectory: @unchecked Sendable {
         }
         path = made
         return made
+    }
+
+    /// The directory with an overlay's `upper/` (owned by the jail's root, so the image's root
+    /// directory is the jail root's) and `work/` in it, made when needed.
+    func overlayLayer(owner: JailIdentity) throws -> String {
+        let path = try current(owner: owner)
+        for (name, owned) in [("upper", true), ("work", false)] {
+            let directory = path + "/" + name
+            if mkdir(directory, 0o755) != 0 {
+                guard errno == EEXIST else {
+                    throw WardenError("jail.layer", "cannot create \(directory): \(String(cString: strerror(errno)))")
+                }
+                continue
+            }
+            if owned, owner.uid != geteuid() || owner.gid != getegid(), chown(directory, owner.uid, owner.gid) != 0 {
+                throw WardenError("jail.layer", "cannot give \(directory) to uid \(owner.uid): \(String(cString: strerror(errno)))")
+            }
+        }
+        return path
     }
 
     /// Removes the directory and everything the jail left in it.
@@ -276,7 +299,7 @@ final class PersistentTemporaryDirectory: @unchecked Sendable {
     /// sessions (SIGKILL), recognised by the dead pid in their names.
     private static let sweepAbandoned: Void = {
         let parent = NSTemporaryDirectory()
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] where name.hasPrefix("warden-tmp-") {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] where name.hasPrefix("warden-tmp-") || name.hasPrefix("warden-layer-") {
             let fields = name.split(separator: "-")
             guard fields.count == 4, let pid = pid_t(fields[2]), kill(pid, 0) != 0, errno == ESRCH else { continue }
             let path = (parent as NSString).appendingPathComponent(name)

@@ -31,12 +31,41 @@ public struct JailIdentity: Sendable, Hashable {
     }
 }
 
+/// A container image as a jail's root: the unpacked root filesystem on the host (shared,
+/// never written: each jail writes to an overlay layer of its own) and the parts of the image's
+/// config the jail honours.
+public struct JailImage: Sendable, Hashable {
+    /// The unpacked root filesystem's host path.
+    public var rootfs: String
+    /// The image's `Env` (`KEY=value`), in order; it overrides the jail's defaults.
+    public var environment: [String]
+    /// The image's `WorkingDir` (where SWE-bench images keep the repository, `/testbed`).
+    public var workingDirectory: String?
+    /// A name for messages.
+    public var name: String
+
+    public init(rootfs: String, environment: [String] = [], workingDirectory: String? = nil, name: String) {
+        self.rootfs = rootfs
+        self.environment = environment
+        self.workingDirectory = workingDirectory
+        self.name = name
+    }
+}
+
 /// Everything needed to start jails over one checkout: the profile, the checkout's real path,
 /// the compiled syscall filter and the helper executable.
 public struct JailConfiguration: Sendable {
     public var profile: SandboxProfile
-    /// The checkout's absolute path with symlinks resolved; it is mounted at this same path.
+    /// Where the checkout is inside the jail: its host path (with symlinks resolved) on the
+    /// host rootfs, or the image's repository directory (`/testbed`).
     public var checkout: String
+    /// The checkout's host path, symlinks resolved.
+    public var checkoutSource: String
+    /// The image the jail's root is made of (profiles with `"rootfs": "image"`).
+    public var image: JailImage?
+    /// A host directory for the overlay's writable layer (`upper/`, `work/`); ShellSession
+    /// sets it, one per session, so it survives a restart of the jail and goes with the session.
+    public var layerDirectory: String?
     public var helperPath: String
     /// Where a command's full output is written when asked for; nil keeps only head and tail.
     public var spillDirectory: String?
@@ -51,15 +80,38 @@ public struct JailConfiguration: Sendable {
     /// The host ids of the jail's root (see `JailIdentity`).
     public let hostIdentity: JailIdentity
 
-    public init(profile: SandboxProfile, checkout: URL, helperPath: String? = nil, spillDirectory: String? = nil) throws {
+    /// - Parameters:
+    ///   - image: the jail's root for a profile with `"rootfs": "image"` (required there, refused elsewhere).
+    ///   - mountPoint: where the checkout appears in the jail; its host path when nil.
+    public init(profile: SandboxProfile, checkout: URL, helperPath: String? = nil, spillDirectory: String? = nil,
+                image: JailImage? = nil, mountPoint: String? = nil) throws {
         try KernelSupport.ensureSupported()
         let real = checkout.resolvingSymlinksInPath().path
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: real, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw WardenError("jail.checkout", "the checkout \(checkout.path) does not exist or is not a directory")
         }
+        switch (profile.rootfs, image) {
+        case (.image, nil):
+            throw WardenError("jail.image", "the profile runs jails in the task's image, but the task names none (set its \"image\" "
+                + "field, or --image-template); use a host-rootfs profile for tasks without images", context: profile.name)
+        case let (.host, image?):
+            throw WardenError("jail.image", "the task runs in image \(image.name), but the profile uses the host's root; use an image "
+                + "profile (agent-image, tests-image)", context: profile.name)
+        default: break
+        }
+        if let mountPoint {
+            guard mountPoint.hasPrefix("/"), mountPoint != "/", !mountPoint.split(separator: "/").contains("..") else {
+                throw WardenError("jail.checkout", "the checkout's mount point must be an absolute path below /, not \"\(mountPoint)\"")
+            }
+        }
+        if let image, image.rootfs.contains(where: { $0 == "," || $0 == ":" }) {
+            throw WardenError("jail.image", "the unpacked image's path cannot hold ',' or ':' (overlayfs options)", context: image.rootfs)
+        }
         self.profile = profile
-        self.checkout = real
+        self.checkout = mountPoint ?? real
+        self.checkoutSource = real
+        self.image = image
         self.helperPath = try helperPath ?? Self.locateHelper()
         self.spillDirectory = spillDirectory
         self.seccompHex = Self.hex(try SeccompPolicy(profile.syscalls, file: profile.name).compile())
@@ -120,6 +172,7 @@ public struct JailConfiguration: Sendable {
     /// The jail's environment: explicit and minimal. Nothing of the harness's own environment
     /// (where API keys live) reaches the jail.
     public var environment: [String: String] {
+        if let image { return imageEnvironment(image) }
         var path = toolchains.flatMap(\.pathEntries)
         path += ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]
         var environment: [String: String] = [
@@ -138,6 +191,21 @@ public struct JailConfiguration: Sendable {
         return environment
     }
 
+    /// An image jail's environment: the same defaults, then the image's `Env` (its PATH,
+    /// conda's variables...), then the profile's.
+    private func imageEnvironment(_ image: JailImage) -> [String: String] {
+        var environment: [String: String] = [
+            "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": profile.home, "USER": "root",
+            "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TERM": "dumb", "PAGER": "cat", "GIT_PAGER": "cat", "TMPDIR": "/tmp",
+        ]
+        for entry in image.environment {
+            guard let equals = entry.firstIndex(of: "="), equals != entry.startIndex else { continue }
+            environment[String(entry[..<equals])] = String(entry[entry.index(after: equals)...])
+        }
+        environment.merge(profile.environment) { $1 }
+        return environment
+    }
+
     /// The helper's specification for one jail running `arguments`, first trying to start in
     /// `workingDirectory` and falling back to the checkout's root.
     func specification(arguments: [String], workingDirectory: String?) -> [String] {
@@ -150,8 +218,14 @@ public struct JailConfiguration: Sendable {
         func add(_ target: String, _ op: [String]) {
             mounts.append((target.split(separator: "/").count, op))
         }
-        for path in profile.systemMounts { add(path, ["bind-ro-try", path, path]) }
-        for prefix in toolchains.flatMap(\.prefixes) { add(prefix, ["bind-ro-try", prefix, prefix]) }
+        if let image {
+            // The image's files are the root; the host's system directories stay out.
+            let layer = layerDirectory ?? "/nonexistent"
+            tokens += ["root-image", image.rootfs, layer + "/upper", layer + "/work"]
+        } else {
+            for path in profile.systemMounts { add(path, ["bind-ro-try", path, path]) }
+            for prefix in toolchains.flatMap(\.prefixes) { add(prefix, ["bind-ro-try", prefix, prefix]) }
+        }
         for mount in profile.extraMounts {
             let op = (mount.writable ? "bind-rw" : "bind-ro") + (mount.optional ? "-try" : "") + (mount.writable ? idmap : "")
             add(mount.target, [op, mount.source, mount.target])
@@ -164,11 +238,14 @@ public struct JailConfiguration: Sendable {
             }
         }
         add("/dev", ["dev"])
-        if !profile.tmpfs.contains(where: { profile.home == $0.target || profile.home.hasPrefix($0.target + "/") }) {
+        // An image's home is in the jail's writable layer, with whatever the image keeps there.
+        if image == nil, !profile.tmpfs.contains(where: { profile.home == $0.target || profile.home.hasPrefix($0.target + "/") }) {
             add(profile.home, ["tmpfs", profile.home, String(256 << 20), "0700"])
         }
-        add(checkout, [(profile.checkoutWritable ? "bind-rw" : "bind-ro") + idmap, checkout, checkout])
-        if profile.gitDirectoryReadOnly { add(checkout + "/.git", ["bind-ro-try" + idmap, checkout + "/.git", checkout + "/.git"]) }
+        add(checkout, [(profile.checkoutWritable ? "bind-rw" : "bind-ro") + idmap, checkoutSource, checkout])
+        if profile.gitDirectoryReadOnly {
+            add(checkout + "/.git", ["bind-ro-try" + idmap, checkoutSource + "/.git", checkout + "/.git"])
+        }
         // Shallow targets first, so a checkout under /tmp lands on top of the private /tmp.
         for mount in mounts.enumerated().sorted(by: { ($0.element.depth, $0.offset) < ($1.element.depth, $1.offset) }) {
             tokens += mount.element.tokens

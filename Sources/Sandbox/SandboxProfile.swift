@@ -11,6 +11,15 @@ public struct SandboxProfile: Sendable, Hashable {
         case host
     }
 
+    /// What the jail's root is.
+    public enum RootFilesystem: String, Sendable, Hashable {
+        /// A tmpfs with the host's system directories bound read-only (`system_mounts`).
+        case host
+        /// The task's container image with a writable layer of the jail's own; the task must
+        /// name an image.
+        case image
+    }
+
     public struct Mount: Sendable, Hashable {
         public var source: String
         public var target: String
@@ -91,6 +100,7 @@ public struct SandboxProfile: Sendable, Hashable {
     public var name: String
     public var description: String
     public var network: Network
+    public var rootfs: RootFilesystem
     /// Host paths bound read-only at the same place (symlinks are recreated, not followed).
     public var systemMounts: [String]
     /// Tools whose install prefixes are found on the host's PATH and bound read-only.
@@ -109,7 +119,7 @@ public struct SandboxProfile: Sendable, Hashable {
     public var syscalls: Syscalls
 
     public init(
-        name: String, description: String = "", network: Network = .none,
+        name: String, description: String = "", network: Network = .none, rootfs: RootFilesystem = .host,
         systemMounts: [String] = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"],
         toolchains: [String] = [], extraMounts: [Mount] = [], tmpfs: [Tmpfs] = [Tmpfs(target: "/tmp", sizeMB: 1024)],
         masks: [String] = [], checkoutWritable: Bool = true, gitDirectoryReadOnly: Bool = false,
@@ -119,6 +129,7 @@ public struct SandboxProfile: Sendable, Hashable {
         self.name = name
         self.description = description
         self.network = network
+        self.rootfs = rootfs
         self.systemMounts = systemMounts
         self.toolchains = toolchains
         self.extraMounts = extraMounts
@@ -137,6 +148,12 @@ public struct SandboxProfile: Sendable, Hashable {
 // MARK: - Loading
 
 extension SandboxProfile {
+    /// The profile for a jail in a container image: this one when its root already is the
+    /// image, else `<name>-image` (agent -> agent-image, tests -> tests-image).
+    public func forImage() throws -> SandboxProfile {
+        rootfs == .image ? self : try SandboxProfile.load(name + "-image")
+    }
+
     /// Finds a profile by name or path: a path to a `.json` file, or a name looked up in
     /// `$WARDEN_SANDBOXES`, `./Sandboxes`, and the `Sandboxes` folder above the executable.
     public static func load(_ nameOrPath: String) throws -> SandboxProfile {
@@ -197,7 +214,7 @@ extension SandboxProfile {
         let reader = FieldReader(file: file)
         let object = try reader.object(root, at: "")
         try reader.rejectUnknown(object, at: "", allowed: [
-            "description", "network", "system_mounts", "toolchains", "extra_mounts", "tmpfs", "masks", "checkout",
+            "description", "network", "rootfs", "system_mounts", "toolchains", "extra_mounts", "tmpfs", "masks", "checkout",
             "home", "environment", "limits", "output", "syscalls",
         ])
         var profile = SandboxProfile(name: name)
@@ -207,6 +224,12 @@ extension SandboxProfile {
                 throw reader.error("network", "must be \"none\" or \"host\", not \"\(network)\"")
             }
             profile.network = value
+        }
+        if let rootfs = try reader.optional(object, "rootfs", at: "", reader.string) {
+            guard let value = RootFilesystem(rawValue: rootfs) else {
+                throw reader.error("rootfs", "must be \"host\" or \"image\", not \"\(rootfs)\"")
+            }
+            profile.rootfs = value
         }
         profile.systemMounts = try reader.optional(object, "system_mounts", at: "", reader.absolutePaths) ?? profile.systemMounts
         profile.toolchains = try reader.optional(object, "toolchains", at: "", reader.strings) ?? []

@@ -50,6 +50,8 @@ public final class ShellSession: @unchecked Sendable {
     private let busy = NSLock()
     /// Backs the jail's /tmp, so it survives restarts; removed when the session closes.
     private let temporaryDirectory = PersistentTemporaryDirectory()
+    /// An image jail's writable layer, kept across restarts like /tmp; removed when the session closes.
+    private let layerDirectory = PersistentTemporaryDirectory(prefix: "warden-layer-")
 
     /// Fd 3 is the status socket; the driver keeps it (and the command pipe and streams) on
     /// fds 6-9, closed while the command runs so exec'd programs do not even inherit them.
@@ -101,6 +103,7 @@ public final class ShellSession: @unchecked Sendable {
         process = nil
         closeStatusSocket()
         temporaryDirectory.remove()
+        layerDirectory.remove()
     }
 
     /// Runs `body` with the running jail's helper and the working directory, starting the
@@ -118,6 +121,9 @@ public final class ShellSession: @unchecked Sendable {
         var jail = configuration
         if jail.profile.tmpfs.contains(where: { $0.target == "/tmp" }) {
             jail.temporaryDirectory = try temporaryDirectory.current(owner: jail.hostIdentity)
+        }
+        if jail.image != nil {
+            jail.layerDirectory = try layerDirectory.overlayLayer(owner: jail.hostIdentity)
         }
         // The state left by the last command (or given to a fork) carries into the new shell.
         jail.profile.environment.merge(exports) { $1 }

@@ -82,9 +82,15 @@ public struct Evaluator: Sendable {
     /// SWE-bench's fallbacks), then the hidden tests. Between the last two, libgit2 compares the
     /// work tree with the base tree and puts back every test file and piece of test
     /// infrastructure the patch changed, however the patch spelled its file names.
-    public func evaluate(_ task: TaskInstance, repository: URL, patch: String?, output: URL? = nil) async throws -> EvaluationResult {
+    ///
+    /// With an `image`, every jail runs in it on a fresh writable layer, the checkout bound at
+    /// `mountPoint` (the image's repository directory), under the profiles' `-image` variants.
+    public func evaluate(_ task: TaskInstance, repository: URL, patch: String?, output: URL? = nil,
+                         image: JailImage? = nil, mountPoint: String? = nil) async throws -> EvaluationResult {
         let clock = ContinuousClock()
         let started = clock.now
+        let profile = image == nil ? self.profile : try self.profile.forImage()
+        let setupProfile = image == nil || task.setup.isEmpty ? self.setupProfile : try self.setupProfile?.forImage()
         guard let base = task.baseCommit else {
             throw WardenError("eval.task", "the task has no base commit", context: task.instanceID)
         }
@@ -109,7 +115,8 @@ public struct Evaluator: Sendable {
             guard let setupProfile else {
                 throw WardenError("eval.setup", "the task has set-up commands but no set-up profile was given", context: task.instanceID)
             }
-            let setup = ShellSession(configuration: try JailConfiguration(profile: setupProfile, checkout: checkout))
+            let setup = ShellSession(configuration: try JailConfiguration(profile: setupProfile, checkout: checkout, image: image,
+                                                                         mountPoint: mountPoint))
             defer { setup.close() }
             for step in task.setup {
                 let result = try await setup.run(step)
@@ -122,7 +129,8 @@ public struct Evaluator: Sendable {
         var result = EvaluationResult(
             instanceID: task.instanceID, patchIsNone: patch == nil, patchExists: hasPatch, patchSuccessfullyApplied: false,
             resolved: false, revertedPaths: [], testMilliseconds: 0, overheadMilliseconds: 0, statuses: [:])
-        let shell = ShellSession(configuration: try JailConfiguration(profile: profile, checkout: checkout, spillDirectory: work.path))
+        let shell = ShellSession(configuration: try JailConfiguration(profile: profile, checkout: checkout, spillDirectory: work.path,
+                                                                     image: image, mountPoint: mountPoint))
         defer { shell.close() }
         let timeout = (task.timeoutSeconds ?? profile.limits.commandTimeoutSeconds) + 120
         var log = ""

@@ -92,7 +92,7 @@ enum TaskFields {
     /// environment_setup_commit, anything new) stay in `extra`.
     static let known: Set<String> = [
         "instance_id", "repo", "base_commit", "patch", "test_patch", "problem_statement", "hints_text",
-        "FAIL_TO_PASS", "PASS_TO_PASS", "test_cmd", "log_parser", "timeout_s", "setup",
+        "FAIL_TO_PASS", "PASS_TO_PASS", "test_cmd", "log_parser", "timeout_s", "setup", "image",
     ]
 
     /// Builds a task from a row; throws a message naming the bad field.
@@ -148,7 +148,7 @@ enum TaskFields {
             instanceID: id, problemStatement: problem, hintsText: try string("hints_text"), repo: try string("repo"),
             baseCommit: try string("base_commit"), goldPatch: try string("patch"), testPatch: try string("test_patch"),
             failToPass: try list("FAIL_TO_PASS"), passToPass: try list("PASS_TO_PASS"), testCommand: try string("test_cmd"),
-            logParser: logParser, timeoutSeconds: timeout, setup: setup,
+            logParser: logParser, timeoutSeconds: timeout, setup: setup, image: try string("image"),
             extra: row.filter { !known.contains($0.key) })
     }
 }

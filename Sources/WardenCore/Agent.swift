@@ -56,13 +56,16 @@ public struct TaskInstance: Sendable, Codable, Hashable {
     public var logParser: LogParser?
     public var timeoutSeconds: Double?
     public var setup: [String]
+    /// The container image the task runs in (`oci:DIR[:TAG]`, `docker-archive:FILE` or a
+    /// registry reference); nil runs it on the host's root.
+    public var image: String?
     /// Every other field of the row, kept as it was.
     public var extra: [String: JSONValue]
 
     public init(instanceID: String, problemStatement: String, hintsText: String? = nil, repo: String? = nil,
                 baseCommit: String? = nil, goldPatch: String? = nil, testPatch: String? = nil,
                 failToPass: [String] = [], passToPass: [String] = [], testCommand: String? = nil, logParser: LogParser? = nil,
-                timeoutSeconds: Double? = nil, setup: [String] = [], extra: [String: JSONValue] = [:]) {
+                timeoutSeconds: Double? = nil, setup: [String] = [], image: String? = nil, extra: [String: JSONValue] = [:]) {
         self.instanceID = instanceID
         self.problemStatement = problemStatement
         self.hintsText = hintsText
@@ -76,6 +79,7 @@ public struct TaskInstance: Sendable, Codable, Hashable {
         self.logParser = logParser
         self.timeoutSeconds = timeoutSeconds
         self.setup = setup
+        self.image = image
         self.extra = extra
     }
 }

@@ -80,6 +80,9 @@ struct JailSpec {
     var mappedRoot: (uid: UInt32, gid: UInt32)?
     /// User namespaces for id-mapped binds, by source path (opened by the supervisor).
     var idmapNamespaces: [String: Int32] = [:]
+    /// An image as the root: its unpacked tree (read-only lower layer) and the jail's writable
+    /// upper and work directories, all host paths.
+    var imageRoot: (lower: String, upper: String, work: String)?
     var newNetwork = true
     var hostname = "warden"
     var mounts: [MountOp] = []
@@ -172,6 +175,9 @@ func parseSpec(_ bytes: [UInt8]) -> JailSpec {
         case "gid": spec.outsideGID = UInt32(number(next()))
         case "net": spec.newNetwork = next() != "host"
         case "hostname": spec.hostname = next()
+        case "root-image":
+            let lower = next(), upper = next(), work = next()
+            spec.imageRoot = (lower, upper, work)
         case "map-root":
             let uid = UInt32(number(next())), gid = UInt32(number(next()))
             spec.mappedRoot = (uid, gid)
@@ -378,6 +384,17 @@ func mountProc(pidLimit: Int) -> Bool {
     return pidLimitHeld
 }
 
+/// The image as the jail's root: an overlay of the shared unpacked tree (never written) and the
+/// jail's own upper directory. An unprivileged harness mounts it inside its user namespace
+/// (kernel >= 5.11), where overlayfs keeps its metadata in user.* xattrs.
+func mountImageRoot(_ image: (lower: String, upper: String, work: String), unprivileged: Bool) {
+    var options = "lowerdir=\(oldRoot + image.lower),upperdir=\(oldRoot + image.upper),workdir=\(oldRoot + image.work)"
+    if unprivileged { options += ",userxattr" }
+    check("mount", "cannot mount the image's overlay at the jail root (overlayfs needs kernel >= 5.11 in a user namespace, and "
+          + "the writable layer must be on a file system overlayfs accepts as upper: ext4, xfs, btrfs or tmpfs)",
+          mount("overlay", newRoot, "overlay", UInt(MS_NOSUID | MS_NODEV), options))
+}
+
 func buildFilesystem(_ spec: JailSpec) -> Bool {
     // Nothing we mount may propagate back to the host.
     check("mount", "cannot make mounts private", mount(nil, "/", nil, UInt(MS_REC | MS_PRIVATE), nil))
@@ -386,11 +403,14 @@ func buildFilesystem(_ spec: JailSpec) -> Bool {
     check("mount", "cannot mount the staging tmpfs", mount("tmpfs", "/tmp", "tmpfs", UInt(MS_NOSUID | MS_NODEV), "mode=0755"))
     check("mount", "cannot enter the staging tmpfs", chdir("/tmp"))
     check("mount", "cannot create newroot", mkdir("newroot", 0o755))
-    check("mount", "cannot mount the jail root",
-          mount("tmpfs", "newroot", "tmpfs", UInt(MS_NOSUID | MS_NODEV), "size=16m,mode=0755"))
+    if spec.imageRoot == nil {
+        check("mount", "cannot mount the jail root",
+              mount("tmpfs", "newroot", "tmpfs", UInt(MS_NOSUID | MS_NODEV), "size=16m,mode=0755"))
+    }
     check("mount", "cannot create oldroot", mkdir("oldroot", 0o755))
     check("pivot_root", "cannot pivot into the staging tmpfs", cjail_pivot_root("/tmp", "/tmp/oldroot"))
     check("mount", "cannot enter the staging root", chdir("/"))
+    if let image = spec.imageRoot { mountImageRoot(image, unprivileged: spec.mappedRoot == nil && spec.outsideUID != 0) }
 
     for op in spec.mounts {
         switch op {
@@ -421,7 +441,10 @@ func buildFilesystem(_ spec: JailSpec) -> Bool {
     check("pivot_root", "cannot pivot into the jail root", cjail_pivot_root(".", "."))
     check("pivot_root", "cannot detach the staging root", umount2(".", Int32(MNT_DETACH)))
     check("pivot_root", "cannot enter /", chdir("/"))
-    check("mount", "cannot make the jail root read-only", cjail_mount_setattr("/", 1, 1, 1, 0))
+    // An image's root is the jail's writable layer; the host-rootfs staging tmpfs is read-only.
+    if spec.imageRoot == nil {
+        check("mount", "cannot make the jail root read-only", cjail_mount_setattr("/", 1, 1, 1, 0))
+    }
     return pidLimitHeld
 }
 

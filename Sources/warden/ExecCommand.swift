@@ -50,7 +50,7 @@ struct ExecCommand: ParsableCommand {
 
     func run() throws {
         let configuration = try jail.makeConfiguration()
-        let changes = ChangeTracker(checkout: configuration.checkout)
+        let changes = ChangeTracker(checkout: configuration.checkoutSource)
         let shell = ShellSession(configuration: configuration)
         let interrupt = InterruptSignal()
         let result = try shell.run(shellQuote(command), timeout: jail.timeout, cancelDescriptor: interrupt.descriptor)

@@ -76,6 +76,7 @@ struct RunCommand: AsyncParsableCommand {
             agentProfile: agentProfile,
             evaluator: Evaluator(profile: scoringProfiles[0], setupProfile: scoringProfiles.dropFirst().first, workRoot: scratch.url),
             makeModel: { task in try shared ?? options.makeClient(goldPatch: task.goldPatch, protocol: handler) })
+        batch.images = try taskImages()
         try batch.prepareDirectory(force: force)
         let metrics = try metricsOptions.start(command: "warden run")
         defer { metrics?.server.stop() }

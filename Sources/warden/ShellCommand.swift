@@ -22,7 +22,7 @@ struct ShellCommand: ParsableCommand {
 
     func run() throws {
         let configuration = try jail.makeConfiguration()
-        let changes = ChangeTracker(checkout: configuration.checkout)
+        let changes = ChangeTracker(checkout: configuration.checkoutSource)
         let shell = ShellSession(configuration: configuration)
         defer { shell.close() }
         try shell.start()

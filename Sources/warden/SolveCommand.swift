@@ -1,6 +1,7 @@
 import Agent
 import ArgumentParser
 import Foundation
+import Images
 import Sandbox
 import Scoring
 import Tasks
@@ -27,6 +28,9 @@ struct SolveCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: "The instance id to take from a suite or SWE-bench file.")
     var instance: String?
+
+    @Option(name: .long, help: "The task's image when its row names none (see `warden run --help`).")
+    var imageTemplate: String?
 
     @Option(name: .long, help: "Folder of repositories for SWE-bench files: DIR/OWNER__NAME or DIR/OWNER/NAME.")
     var repos: String?
@@ -81,12 +85,13 @@ struct SolveCommand: AsyncParsableCommand {
         let output = URL(fileURLWithPath: out ?? "warden-runs/\(task.instanceID)-\(Int(Date().timeIntervalSince1970))")
         let client = try modelOptions.makeClient(goldPatch: task.goldPatch, protocol: handler)
         let scored = self.task != nil && !noScore
-        let spec = EpisodeSpec(
+        var spec = EpisodeSpec(
             task: task, repository: repository, origin: origin, configuration: configuration,
             profile: try SandboxProfile.load(configuration.sandboxProfile), workDirectory: work.appendingPathComponent("episode"),
             evaluator: scored ? Evaluator(profile: try SandboxProfile.load("tests"), setupProfile: try SandboxProfile.load("setup"), workRoot: work) : nil,
             scoreOutput: output.appendingPathComponent("score"), reviewer: confirm ? TerminalReviewer() : nil,
             modelName: client.name, wardenVersion: WardenVersion.current)
+        spec.image = try await taskImages().image(for: task)
         let episode = try await Episode.prepare(spec, trajectory: output.appendingPathComponent("trajectory.jsonl"))
         writeStandardError("warden solve: \(task.instanceID) with \(client.name), protocol \(configuration.protocol); trajectory in \(episode.trajectoryURL.path)\n")
         let final = try await runInteractively(episode, model: client, quiet: quiet, output: output, command: "solve")
@@ -112,7 +117,9 @@ struct SolveCommand: AsyncParsableCommand {
                     ? "no loadable task \(instance.map { "with id \($0) " } ?? "")in \(reference)"
                     : "\(reference) holds \(suite.tasks.count) tasks; choose one with --instance ID")
             }
-            return (chosen.instance, chosen.repository, chosen.origin)
+            var task = chosen.instance
+            if task.image == nil, let imageTemplate { task.image = ImageTemplate.expand(imageTemplate, instanceID: task.instanceID) }
+            return (task, chosen.repository, chosen.origin)
         }
         let repository = URL(fileURLWithPath: repo).standardizedFileURL
         let problem: String

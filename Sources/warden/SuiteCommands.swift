@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Images
 import Sandbox
 import Scoring
 import Tasks
@@ -19,17 +20,33 @@ struct SuiteOptions: ParsableArguments {
     @Option(name: .long, help: "At most this many tasks.")
     var limit: Int?
 
+    @Option(name: .long, help: """
+        The image of every task whose row names none: {instance} is the id in SWE-bench's image naming, {id} the id as is;         'swebench' is swebench/sweb.eval.x86_64.{instance}:latest.
+        """)
+    var imageTemplate: String?
+
     /// Loads the suite, reporting rows that could not be loaded on stderr.
     func load(cache: URL) throws -> TaskSuite {
-        try Self.load(suite, repos: repos, filter: filter, limit: limit, cache: cache)
+        try Self.load(suite, repos: repos, filter: filter, limit: limit, imageTemplate: imageTemplate, cache: cache)
     }
 
     /// Loads `path` as the options say, for commands whose suite argument is optional.
-    static func load(_ path: String, repos: String?, filter: String?, limit: Int?, cache: URL) throws -> TaskSuite {
-        let suite = try TaskSuite.load(path, repos: repos.map { URL(fileURLWithPath: $0) }, cache: cache).filtered(filter, limit: limit)
+    static func load(_ path: String, repos: String?, filter: String?, limit: Int?, imageTemplate: String? = nil,
+                     cache: URL) throws -> TaskSuite {
+        var suite = try TaskSuite.load(path, repos: repos.map { URL(fileURLWithPath: $0) }, cache: cache).filtered(filter, limit: limit)
         for problem in suite.problems { writeStandardError("warden: skipped \(problem)\n") }
+        if let imageTemplate {
+            for index in suite.tasks.indices where suite.tasks[index].instance.image == nil {
+                suite.tasks[index].instance.image = ImageTemplate.expand(imageTemplate, instanceID: suite.tasks[index].instance.instanceID)
+            }
+        }
         return suite
     }
+}
+
+/// Tasks' images from the default store (`$WARDEN_IMAGES`), with `WARDEN_REGISTRY_MIRROR`'s mirrors.
+func taskImages() throws -> TaskImages {
+    TaskImages(store: ImageStore(registry: try RegistryConfiguration.fromEnvironment()))
 }
 
 /// A scratch folder for one command, removed when it ends.
@@ -96,6 +113,7 @@ struct EvalCommand: AsyncParsableCommand {
         }
         let evaluator = Evaluator(profile: try SandboxProfile.load(profile), setupProfile: try SandboxProfile.load("setup"),
                                   workRoot: scratch.url)
+        let images = try taskImages()
         let output = URL(fileURLWithPath: out)
         var report = RunReport()
         report.totalInstances = suite.tasks.count + suite.problems.count
@@ -112,7 +130,8 @@ struct EvalCommand: AsyncParsableCommand {
                     }
                     do {
                         let result = try await evaluator.evaluate(task.instance, repository: task.repository, patch: patch,
-                                                                  output: output.appendingPathComponent(task.instance.instanceID))
+                                                                  output: output.appendingPathComponent(task.instance.instanceID),
+                                                                  image: try await images.image(for: task.instance))
                         return (task.instance.instanceID, result, nil)
                     } catch {
                         return (task.instance.instanceID, nil, "\(error)")
@@ -192,12 +211,13 @@ struct TasksCommand: AsyncParsableCommand {
             let scratch = try ScratchDirectory()
             let suite = try suiteOptions.load(cache: scratch.url.appendingPathComponent("repos"))
             let evaluator = Evaluator(profile: try SandboxProfile.load("tests"), setupProfile: try SandboxProfile.load("setup"), workRoot: scratch.url)
+            let images = try taskImages()
             var failures = suite.problems.count
             try await withThrowingTaskGroup(of: TaskValidation.self) { group in
                 var next = suite.tasks.makeIterator()
                 func startNext() {
                     guard let task = next.next() else { return }
-                    group.addTask { try await TaskValidation.run(task, evaluator: evaluator, runs: runs) }
+                    group.addTask { try await TaskValidation.run(task, evaluator: evaluator, images: images, runs: runs) }
                 }
                 for _ in 0..<max(1, workers) { startNext() }
                 while let validation = try await group.next() {
@@ -219,14 +239,15 @@ struct TaskValidation: Sendable {
     var flaky: [String]
     var testSeconds: [Double]
 
-    static func run(_ task: SuiteTask, evaluator: Evaluator, runs: Int) async throws -> TaskValidation {
+    static func run(_ task: SuiteTask, evaluator: Evaluator, images: TaskImages, runs: Int) async throws -> TaskValidation {
         let instance = task.instance
+        let image = try await images.image(for: instance)
         var validation = TaskValidation(id: instance.instanceID, problems: [], flaky: [], testSeconds: [])
         if instance.failToPass.isEmpty { validation.problems.append("FAIL_TO_PASS is empty") }
         if (instance.goldPatch ?? "").isEmpty { validation.problems.append("no gold patch") }
         var seen: [[String: TestStatus]] = []
         for run in 1...max(1, runs) {
-            let gold = try await evaluator.evaluate(instance, repository: task.repository, patch: instance.goldPatch)
+            let gold = try await evaluator.evaluate(instance, repository: task.repository, patch: instance.goldPatch, image: image)
             validation.testSeconds.append(gold.testMilliseconds / 1000)
             seen.append(gold.statuses)
             if !gold.resolved {
@@ -239,7 +260,7 @@ struct TaskValidation: Sendable {
                 validation.problems.append("tests not in the log: \(missing.prefix(5).joined(separator: ", "))\(missing.count > 5 ? " and \(missing.count - 5) more" : "")")
             }
         }
-        let empty = try await evaluator.evaluate(instance, repository: task.repository, patch: nil)
+        let empty = try await evaluator.evaluate(instance, repository: task.repository, patch: nil, image: image)
         if empty.resolution == .full { validation.problems.append("the empty patch resolves the task") }
         let ids = Set(seen.flatMap(\.keys))
         validation.flaky = ids.filter { id in Set(seen.map { $0[id] }).count > 1 }.sorted()

@@ -10,7 +10,7 @@
 // The interface between the harness and warden-jail: the specification's directives, the
 // descriptors and the shell's status socket. Bump it with any change to them, so a helper left
 // over from another build refuses to start instead of running a shell nobody can frame.
-#define CJAIL_PROTOCOL_VERSION 2
+#define CJAIL_PROTOCOL_VERSION 3
 
 // Namespace flags (defined in sched.h only under _GNU_SOURCE).
 extern const unsigned long cjail_CLONE_NEWUSER;
