@@ -115,6 +115,10 @@ public struct Synthesizer: Sendable {
         let state = configuration.output.appendingPathComponent(".synth")
         try FileManager.default.createDirectory(at: state, withIntermediateDirectories: true)
         try checkSettings(state)
+        // Folders of tasks a killed run was still building.
+        for entry in try FileManager.default.contentsOfDirectory(atPath: state.path) where entry.hasPrefix("partial-") {
+            try FileManager.default.removeItem(at: state.appendingPathComponent(entry))
+        }
         let workers = try (0..<max(1, configuration.workers)).map {
             try SuiteWorker(source: source, work: work.appendingPathComponent("worker-\($0)"), profile: profile)
         }
