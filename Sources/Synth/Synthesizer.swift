@@ -149,6 +149,7 @@ public struct Synthesizer: Sendable {
         guard !mutations.isEmpty else { throw SynthRefusal(description: "\(source.name) has no source files Warden can mutate (Python, JavaScript, Rust)") }
         var generator = SeededGenerator(seed: configuration.seed)
         mutations.shuffle(using: &generator)
+        mutations = Self.interleavedByKind(mutations)
 
         let check = Validation(baseline: baseline, timeout: timeout, command: source.command())
         try await runCandidates(mutations.map { [$0] }, tally: tally, pool: pool, check: check, writer: writer, log: log, pairs: false)
@@ -218,6 +219,24 @@ public struct Synthesizer: Sendable {
             return
         }
         try atomicWrite(try Self.encoder.encode(settings), to: url)
+    }
+
+    /// The mutations one kind after another (in the order the kinds first appear), so that a
+    /// short run covers many kinds rather than the most common ones.
+    static func interleavedByKind(_ mutations: [Mutation]) -> [Mutation] {
+        var kinds: [String] = []
+        var byKind: [String: [Mutation]] = [:]
+        for mutation in mutations {
+            if byKind[mutation.kind] == nil { kinds.append(mutation.kind) }
+            byKind[mutation.kind, default: []].append(mutation)
+        }
+        var result: [Mutation] = []
+        var round = 0
+        while result.count < mutations.count {
+            for kind in kinds where round < byKind[kind, default: []].count { result.append(byKind[kind, default: []][round]) }
+            round += 1
+        }
+        return result
     }
 
     /// The candidate log's rows (a torn last row is cut off when the log opens).
