@@ -97,7 +97,6 @@ public struct Synthesizer: Sendable {
     public var profile: SandboxProfile
     public var issueWriter: IssueWriter
     public var progress: @Sendable (SynthProgress) -> Void
-    let logger = Logger(label: "warden.synth")
 
     public init(source: SynthSource, configuration: SynthConfiguration, profile: SandboxProfile, issueWriter: IssueWriter = .template,
                 progress: @escaping @Sendable (SynthProgress) -> Void = { _ in }) {
@@ -124,7 +123,7 @@ public struct Synthesizer: Sendable {
         }
         let pool = WorkerPool(workers)
         let baseline: Baseline
-        if let saved = try Baseline.load(state) {
+        if let saved = Baseline.load(state) {
             baseline = saved
         } else {
             progress(SynthProgress(phase: "baseline", tried: 0, kept: 0, dropped: 0))
@@ -269,9 +268,13 @@ struct Baseline: Codable, Sendable {
         return String(test[..<separator.lowerBound])
     }
 
-    static func load(_ state: URL) throws -> Baseline? {
+    static func load(_ state: URL) -> Baseline? {
         guard let data = FileManager.default.contents(atPath: state.appendingPathComponent("baseline.json").path) else { return nil }
-        return try? JSONDecoder().decode(Baseline.self, from: data)
+        do { return try JSONDecoder().decode(Baseline.self, from: data) } catch {
+            // Written atomically, so only an older format gets here: measure again.
+            Logger(label: "warden.synth").debug("baseline.json is unreadable, measuring again: \(error)")
+            return nil
+        }
     }
 
     static func measure(_ source: SynthSource, runs: Int, pool: WorkerPool) async throws -> Baseline {

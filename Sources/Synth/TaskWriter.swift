@@ -112,7 +112,12 @@ struct TaskWriter: Sendable {
         let failToPass = record.failToPass ?? [], passToPass = record.passToPass ?? []
         let hidden = hiddenFiles(failToPass)
         let temporary = output.appendingPathComponent(".synth/partial-\(id)-\(UUID().uuidString.prefix(8))")
-        defer { try? FileManager.default.removeItem(at: temporary) }
+        defer {
+            // Gone once renamed into place; otherwise the next run removes it too.
+            do { try FileManager.default.removeItem(at: temporary, ifPresent: true) } catch {
+                Logger(label: "warden.synth").debug("cannot remove the unfinished task folder \(temporary.path): \(error)")
+            }
+        }
         let repo = temporary.appendingPathComponent("repo")
         try FileManager.default.createDirectory(at: repo, withIntermediateDirectories: true)
 
