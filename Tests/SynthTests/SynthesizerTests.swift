@@ -64,7 +64,7 @@ struct SynthesizerTests {
         return Mutation(file: file, kind: kind, function: function, line: 1, start: start, end: start + text.utf8.count, replacement: replacement)
     }
 
-    @Test("keep rules: a real bug is kept with its FAIL_TO_PASS and PASS_TO_PASS; a mutant no test notices is dropped as equivalent; one that breaks every test is dropped")
+    @Test("keep rules: a real bug is kept with its FAIL_TO_PASS and PASS_TO_PASS; a mutant no test notices is dropped as equivalent; one that breaks every test, or never ends, is dropped")
     func keepRules() async throws {
         let scratch = try SynthFixtures.scratch()
         defer { try? FileManager.default.removeItem(at: scratch) }
@@ -90,6 +90,10 @@ struct SynthesizerTests {
         let clamp = try await check.judge([clampBug], on: worker)
         #expect(clamp.failToPass == ["tests/test_add.py::test_clamped"])
         #expect(clamp.passToPass == ["tests/test_add.py::test_small", "tests/test_parity.py::test_even", "tests/test_parity.py::test_odd"])
+        // A mutant that never returns is dropped at the timeout, and the jail serves the next run.
+        let hang = try mutation(source, file: "calc/parity.py", replacing: "return \"odd\"", with: "while True: pass", function: "parity")
+        let hanging = Validation(baseline: baseline, timeout: 5, command: source.command())
+        #expect(try await hanging.judge([hang], on: worker).dropReason == Validation.reasons.timeout)
         // The worker put the file back: the passing state runs clean again.
         let clean = try await worker.run([], command: source.command(), timeout: 60)
         #expect(clean.statuses.values.allSatisfy { $0 == .passed } && clean.statuses.count == 4)
