@@ -121,15 +121,7 @@ struct TaskWriter: Sendable {
         let repo = temporary.appendingPathComponent("repo")
         try FileManager.default.createDirectory(at: repo, withIntermediateDirectories: true)
 
-        var mutated: [String: Data] = [:]
-        for (file, edits) in Dictionary(grouping: mutations, by: \.file) {
-            var data = try Data(contentsOf: source.checkout.appendingPathComponent(file))
-            for edit in edits.sorted(by: { $0.start > $1.start }) {
-                guard let next = edit.applied(to: data) else { throw WardenError("synth.write", "the mutation's span is outside the file", context: file) }
-                data = next
-            }
-            mutated[file] = data
-        }
+        let mutated = try Mutation.mutatedFiles(mutations) { try Data(contentsOf: source.checkout.appendingPathComponent($0)) }
         for file in source.files where !hidden.contains(file) {
             let destination = repo.appendingPathComponent(file)
             try FileManager.default.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
