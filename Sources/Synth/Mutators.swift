@@ -34,6 +34,23 @@ public struct Mutation: Sendable, Codable, Hashable {
         return data
     }
 
+    /// Every file `mutations` touch, with all of that file's edits made: from the last span to
+    /// the first, so the earlier offsets stay true.
+    static func mutatedFiles(_ mutations: [Mutation], original: (String) throws -> Data) throws -> [String: Data] {
+        var result: [String: Data] = [:]
+        for (file, edits) in Dictionary(grouping: mutations, by: \.file) {
+            var data = try original(file)
+            for edit in edits.sorted(by: { $0.start > $1.start }) {
+                guard let mutated = edit.applied(to: data) else {
+                    throw WardenError("synth.mutate", "the mutation's span \(edit.start)-\(edit.end) is outside the file", context: file)
+                }
+                data = mutated
+            }
+            result[file] = data
+        }
+        return result
+    }
+
     /// A stable name for the edit, for the task's id and the candidate log.
     public var identity: String { "\(file):\(start)-\(end):\(replacement)" }
 }

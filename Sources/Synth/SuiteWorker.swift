@@ -30,26 +30,9 @@ final class SuiteWorker: @unchecked Sendable {
         }
     }
 
-    /// Every file `mutations` touch, with all of that file's mutations made (the spans of one
-    /// file are applied from the last to the first, so earlier offsets stay true).
-    func mutatedFiles(_ mutations: [Mutation]) throws -> [String: Data] {
-        var result: [String: Data] = [:]
-        for (file, edits) in Dictionary(grouping: mutations, by: \.file) {
-            var data = try original(file)
-            for edit in edits.sorted(by: { $0.start > $1.start }) {
-                guard let mutated = edit.applied(to: data) else {
-                    throw WardenError("synth.mutate", "the mutation's span \(edit.start)-\(edit.end) is outside the file", context: file)
-                }
-                data = mutated
-            }
-            result[file] = data
-        }
-        return result
-    }
-
     /// Runs `command` with `mutations` planted (none: the passing state).
     func run(_ mutations: [Mutation], command: String, timeout: Double) async throws -> SuiteRunResult {
-        let files = try mutatedFiles(mutations)
+        let files = try Mutation.mutatedFiles(mutations, original: original)
         for (file, data) in files { try data.write(to: checkout.appendingPathComponent(file)) }
         defer {
             for file in files.keys {

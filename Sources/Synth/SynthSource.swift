@@ -28,7 +28,7 @@ public struct SynthSource: Sendable {
             throw WardenError("synth.source", "no repository or suite task directory at \(reference)")
         }
         let checkout = work.appendingPathComponent("source")
-        try? FileManager.default.removeItem(at: checkout)
+        try FileManager.default.removeItem(at: checkout, ifPresent: true)
         var name = "local/" + url.lastPathComponent
         var command = testCommand
         var parser = logParser

@@ -97,7 +97,6 @@ public struct Synthesizer: Sendable {
     public var profile: SandboxProfile
     public var issueWriter: IssueWriter
     public var progress: @Sendable (SynthProgress) -> Void
-    let logger = Logger(label: "warden.synth")
 
     public init(source: SynthSource, configuration: SynthConfiguration, profile: SandboxProfile, issueWriter: IssueWriter = .template,
                 progress: @escaping @Sendable (SynthProgress) -> Void = { _ in }) {
@@ -115,12 +114,16 @@ public struct Synthesizer: Sendable {
         let state = configuration.output.appendingPathComponent(".synth")
         try FileManager.default.createDirectory(at: state, withIntermediateDirectories: true)
         try checkSettings(state)
+        // Folders of tasks a killed run was still building.
+        for entry in try FileManager.default.contentsOfDirectory(atPath: state.path) where entry.hasPrefix("partial-") {
+            try FileManager.default.removeItem(at: state.appendingPathComponent(entry))
+        }
         let workers = try (0..<max(1, configuration.workers)).map {
             try SuiteWorker(source: source, work: work.appendingPathComponent("worker-\($0)"), profile: profile)
         }
         let pool = WorkerPool(workers)
         let baseline: Baseline
-        if let saved = try Baseline.load(state) {
+        if let saved = Baseline.load(state) {
             baseline = saved
         } else {
             progress(SynthProgress(phase: "baseline", tried: 0, kept: 0, dropped: 0))
@@ -145,6 +148,7 @@ public struct Synthesizer: Sendable {
         guard !mutations.isEmpty else { throw SynthRefusal(description: "\(source.name) has no source files Warden can mutate (Python, JavaScript, Rust)") }
         var generator = SeededGenerator(seed: configuration.seed)
         mutations.shuffle(using: &generator)
+        mutations = Self.interleavedByKind(mutations)
 
         let check = Validation(baseline: baseline, timeout: timeout, command: source.command())
         try await runCandidates(mutations.map { [$0] }, tally: tally, pool: pool, check: check, writer: writer, log: log, pairs: false)
@@ -216,6 +220,24 @@ public struct Synthesizer: Sendable {
         try atomicWrite(try Self.encoder.encode(settings), to: url)
     }
 
+    /// The mutations one kind after another (in the order the kinds first appear), so that a
+    /// short run covers many kinds rather than the most common ones.
+    static func interleavedByKind(_ mutations: [Mutation]) -> [Mutation] {
+        var kinds: [String] = []
+        var byKind: [String: [Mutation]] = [:]
+        for mutation in mutations {
+            if byKind[mutation.kind] == nil { kinds.append(mutation.kind) }
+            byKind[mutation.kind, default: []].append(mutation)
+        }
+        var result: [Mutation] = []
+        var round = 0
+        while result.count < mutations.count {
+            for kind in kinds where round < byKind[kind, default: []].count { result.append(byKind[kind, default: []][round]) }
+            round += 1
+        }
+        return result
+    }
+
     /// The candidate log's rows (a torn last row is cut off when the log opens).
     static func records(_ state: URL) throws -> [CandidateRecord] {
         guard let data = FileManager.default.contents(atPath: state.appendingPathComponent("candidates.jsonl").path) else { return [] }
@@ -246,9 +268,13 @@ struct Baseline: Codable, Sendable {
         return String(test[..<separator.lowerBound])
     }
 
-    static func load(_ state: URL) throws -> Baseline? {
+    static func load(_ state: URL) -> Baseline? {
         guard let data = FileManager.default.contents(atPath: state.appendingPathComponent("baseline.json").path) else { return nil }
-        return try? JSONDecoder().decode(Baseline.self, from: data)
+        do { return try JSONDecoder().decode(Baseline.self, from: data) } catch {
+            // Written atomically, so only an older format gets here: measure again.
+            Logger(label: "warden.synth").debug("baseline.json is unreadable, measuring again: \(error)")
+            return nil
+        }
     }
 
     static func measure(_ source: SynthSource, runs: Int, pool: WorkerPool) async throws -> Baseline {

@@ -112,19 +112,16 @@ struct TaskWriter: Sendable {
         let failToPass = record.failToPass ?? [], passToPass = record.passToPass ?? []
         let hidden = hiddenFiles(failToPass)
         let temporary = output.appendingPathComponent(".synth/partial-\(id)-\(UUID().uuidString.prefix(8))")
-        defer { try? FileManager.default.removeItem(at: temporary) }
+        defer {
+            // Gone once renamed into place; otherwise the next run removes it too.
+            do { try FileManager.default.removeItem(at: temporary, ifPresent: true) } catch {
+                Logger(label: "warden.synth").debug("cannot remove the unfinished task folder \(temporary.path): \(error)")
+            }
+        }
         let repo = temporary.appendingPathComponent("repo")
         try FileManager.default.createDirectory(at: repo, withIntermediateDirectories: true)
 
-        var mutated: [String: Data] = [:]
-        for (file, edits) in Dictionary(grouping: mutations, by: \.file) {
-            var data = try Data(contentsOf: source.checkout.appendingPathComponent(file))
-            for edit in edits.sorted(by: { $0.start > $1.start }) {
-                guard let next = edit.applied(to: data) else { throw WardenError("synth.write", "the mutation's span is outside the file", context: file) }
-                data = next
-            }
-            mutated[file] = data
-        }
+        let mutated = try Mutation.mutatedFiles(mutations) { try Data(contentsOf: source.checkout.appendingPathComponent($0)) }
         for file in source.files where !hidden.contains(file) {
             let destination = repo.appendingPathComponent(file)
             try FileManager.default.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)

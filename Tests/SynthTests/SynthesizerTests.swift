@@ -64,7 +64,7 @@ struct SynthesizerTests {
         return Mutation(file: file, kind: kind, function: function, line: 1, start: start, end: start + text.utf8.count, replacement: replacement)
     }
 
-    @Test("keep rules: a real bug is kept with its FAIL_TO_PASS and PASS_TO_PASS; a mutant no test notices is dropped as equivalent; one that breaks every test is dropped")
+    @Test("keep rules: a real bug is kept with its FAIL_TO_PASS and PASS_TO_PASS; a mutant no test notices is dropped as equivalent; one that breaks every test, or never ends, is dropped")
     func keepRules() async throws {
         let scratch = try SynthFixtures.scratch()
         defer { try? FileManager.default.removeItem(at: scratch) }
@@ -90,6 +90,10 @@ struct SynthesizerTests {
         let clamp = try await check.judge([clampBug], on: worker)
         #expect(clamp.failToPass == ["tests/test_add.py::test_clamped"])
         #expect(clamp.passToPass == ["tests/test_add.py::test_small", "tests/test_parity.py::test_even", "tests/test_parity.py::test_odd"])
+        // A mutant that never returns is dropped at the timeout, and the jail serves the next run.
+        let hang = try mutation(source, file: "calc/parity.py", replacing: "return \"odd\"", with: "while True: pass", function: "parity")
+        let hanging = Validation(baseline: baseline, timeout: 5, command: source.command())
+        #expect(try await hanging.judge([hang], on: worker).dropReason == Validation.reasons.timeout)
         // The worker put the file back: the passing state runs clean again.
         let clean = try await worker.run([], command: source.command(), timeout: 60)
         #expect(clean.statuses.values.allSatisfy { $0 == .passed } && clean.statuses.count == 4)
@@ -110,46 +114,7 @@ struct SynthesizerTests {
         return try await synthesizer.run(work: work)
     }
 
-    @Test("a synthesized suite: the failing tests' files are hidden and come back as the test patch; gold resolves, no patch does not; --keep-tests leaves them")
-    func suiteWithHiddenTests() async throws {
-        let scratch = try SynthFixtures.scratch()
-        defer { try? FileManager.default.removeItem(at: scratch) }
-        let source = try source(scratch: scratch)
-        let out = scratch.appendingPathComponent("suite")
-        let summary = try await synthesize(source, out: out, work: scratch.appendingPathComponent("run"))
-        #expect(summary.kept == 3 && summary.keptTwoLocation == 1, "\(summary.text)")
-        #expect(summary.dropped[Validation.reasons.equivalent, default: 0] >= 1, "mutants of unused() change nothing: \(summary.text)")
-
-        let suite = try TaskSuite.load(out.path, cache: scratch.appendingPathComponent("cache"))
-        #expect(suite.problems.isEmpty && suite.tasks.count == 3)
-        let evaluator = Evaluator(profile: try SynthFixtures.profile(), workRoot: scratch)
-        for task in suite.tasks {
-            let instance = task.instance
-            let folder = out.appendingPathComponent(instance.instanceID)
-            let hidden = Set(instance.failToPass.compactMap { $0.components(separatedBy: "::").first })
-            for file in hidden {
-                #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("repo/\(file)").path), "\(file) is visible")
-                #expect(instance.testPatch?.contains("+++ b/\(file)") == true)
-            }
-            #expect(!(instance.goldPatch ?? "").contains("tests/"))
-            #expect(!instance.problemStatement.contains("calc/add.py") && !instance.problemStatement.contains("calc/parity.py"))
-            #expect(instance.extra["mutation_kind"] != nil)
-            let gold = try await evaluator.evaluate(instance, repository: task.repository, patch: instance.goldPatch)
-            #expect(gold.resolved, "\(instance.instanceID): \(gold.error ?? "") \(gold.statuses)")
-        }
-        let first = try #require(suite.tasks.first)
-        let empty = try await evaluator.evaluate(first.instance, repository: first.repository, patch: nil)
-        #expect(!empty.resolved && empty.testsStatus?.failToPass.failure == first.instance.failToPass)
-
-        let kept = scratch.appendingPathComponent("kept")
-        _ = try await synthesize(source, out: kept, work: scratch.appendingPathComponent("run-kept"), maxTasks: 1, keepTests: true)
-        let keptSuite = try TaskSuite.load(kept.path, cache: scratch.appendingPathComponent("cache-kept"))
-        let task = try #require(keptSuite.tasks.first)
-        #expect((task.instance.testPatch ?? "").isEmpty)
-        #expect(FileManager.default.fileExists(atPath: kept.appendingPathComponent(task.instance.instanceID + "/repo/tests/test_add.py").path))
-    }
-
-    @Test("resume: a second run with a torn candidate log keeps the first run's tasks, tries nothing twice, and refuses other settings")
+    @Test("resume with a torn candidate log keeps the first run's tasks and tries nothing twice; other settings are refused; the suite hides the failing tests' files (--keep-tests leaves them), gold resolves, no patch does not")
     func resume() async throws {
         let scratch = try SynthFixtures.scratch()
         defer { try? FileManager.default.removeItem(at: scratch) }
@@ -177,6 +142,41 @@ struct SynthesizerTests {
         await #expect(throws: SynthRefusal.self) {
             _ = try await synthesize(source, out: out, work: scratch.appendingPathComponent("three"), seed: 2)
         }
+        // Every drop is recorded with its reason, and what was kept is what the summary counts.
+        #expect(records.allSatisfy { $0.outcome == "kept" || $0.outcome.hasPrefix("equivalent") || $0.outcome.hasPrefix("no test") || $0.outcome.hasPrefix("the suite") })
+        #expect(records.filter { $0.outcome == "kept" }.count == 3)
+        try await checkSuite(out, scratch: scratch)
+
+        let kept = scratch.appendingPathComponent("kept")
+        _ = try await synthesize(source, out: kept, work: scratch.appendingPathComponent("run-kept"), maxTasks: 1, keepTests: true)
+        let keptSuite = try TaskSuite.load(kept.path, cache: scratch.appendingPathComponent("cache-kept"))
+        let task = try #require(keptSuite.tasks.first)
+        #expect((task.instance.testPatch ?? "").isEmpty)
+        #expect(FileManager.default.fileExists(atPath: kept.appendingPathComponent(task.instance.instanceID + "/repo/tests/test_add.py").path))
+    }
+
+    /// The failing tests' files are hidden and come back as the test patch; gold resolves, no patch does not.
+    func checkSuite(_ out: URL, scratch: URL) async throws {
+        let suite = try TaskSuite.load(out.path, cache: scratch.appendingPathComponent("cache"))
+        #expect(suite.problems.isEmpty && suite.tasks.count == 3)
+        let evaluator = Evaluator(profile: try SynthFixtures.profile(), workRoot: scratch)
+        for task in suite.tasks {
+            let instance = task.instance
+            let folder = out.appendingPathComponent(instance.instanceID)
+            let hidden = Set(instance.failToPass.compactMap { $0.components(separatedBy: "::").first })
+            for file in hidden {
+                #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("repo/\(file)").path), "\(file) is visible")
+                #expect(instance.testPatch?.contains("+++ b/\(file)") == true)
+            }
+            #expect(!(instance.goldPatch ?? "").contains("tests/"))
+            #expect(!instance.problemStatement.contains("calc/add.py") && !instance.problemStatement.contains("calc/parity.py"))
+            #expect(instance.extra["mutation_kind"] != nil)
+            let gold = try await evaluator.evaluate(instance, repository: task.repository, patch: instance.goldPatch)
+            #expect(gold.resolved, "\(instance.instanceID): \(gold.error ?? "") \(gold.statuses)")
+        }
+        let first = try #require(suite.tasks.first)
+        let empty = try await evaluator.evaluate(first.instance, repository: first.repository, patch: nil)
+        #expect(!empty.resolved && empty.testsStatus?.failToPass.failure == first.instance.failToPass)
     }
 
     @Test("bad input: a failing suite is refused with the failing tests named; a folder that is not there, or has no tests, is an error")

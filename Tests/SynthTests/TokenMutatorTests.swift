@@ -57,6 +57,19 @@ struct TokenMutatorTests {
         #expect(found.first?.function == "first")
     }
 
+    @Test("task ids: one per set of mutants, the same on every run, never shared by two different edits")
+    func taskIDs() {
+        let edit = Mutation(file: "a/b.py", kind: "flip_comparison", function: "f", line: 3, start: 10, end: 11, replacement: ">=")
+        var other = edit
+        other.replacement = ">"
+        var elsewhere = edit
+        elsewhere.file = "a/c.py"
+        let ids = [[edit], [other], [elsewhere], [edit, elsewhere]].map { TaskWriter.taskID(repository: "me/lib", mutations: $0) }
+        #expect(Set(ids).count == 4)
+        #expect(ids[0] == TaskWriter.taskID(repository: "me/lib", mutations: [edit]))
+        #expect(ids.allSatisfy { $0.hasPrefix("me__lib-synth-") && $0.count == "me__lib-synth-".count + 16 })
+    }
+
     @Test("the issue names the failing tests and their output but never the mutated file or line; --model gets the filled prompt")
     func issueText() async throws {
         let mutation = Mutation(file: "pkg/core.py", kind: "flip_comparison", function: "f", line: 2, start: 0, end: 0, replacement: "")

@@ -70,6 +70,7 @@ class Mutations(ast.NodeVisitor):
         self.scope = []
         self.found = []
         self.default_nodes = set()
+        self.function_depth = 0
 
     def add(self, kind, node, start, end, replacement):
         self.found.append({
@@ -78,15 +79,17 @@ class Mutations(ast.NodeVisitor):
         })
 
     def in_function(self):
-        return any(not name[0].isupper() for name in self.scope) if self.scope else False
+        return self.function_depth > 0
 
     # Scopes
 
     def visit_FunctionDef(self, node):
         self.change_defaults(node)
         self.scope.append(node.name)
+        self.function_depth += 1
         self.statement_block(node.body)
         self.generic_visit(node)
+        self.function_depth -= 1
         self.scope.pop()
 
     visit_AsyncFunctionDef = visit_FunctionDef
