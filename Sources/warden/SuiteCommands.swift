@@ -41,7 +41,7 @@ final class ScratchDirectory {
     }
 
     deinit {
-        try? FileManager.default.removeItem(at: url)
+        removeScratch(url)
     }
 }
 
