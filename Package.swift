@@ -49,7 +49,7 @@ let package = Package(
         // The jail: profiles, the helper protocol, the persistent shell, seccomp policy.
         .target(name: "Sandbox", dependencies: ["WardenCore", "CSeccomp", "CJail"]),
         // Workspace state through libgit2: snapshots, diffs, apply, restore, materialize.
-        .target(name: "Workspace", dependencies: ["WardenCore", "CGit2"]),
+        .target(name: "Workspace", dependencies: ["WardenCore", "CGit2", .product(name: "Logging", package: "swift-log")]),
 
         // Model clients: OpenAI-compatible HTTP (the only user of AsyncHTTPClient), replay, human.
         .target(
@@ -72,12 +72,12 @@ let package = Package(
         .target(name: "WardenLog", dependencies: [.product(name: "Logging", package: "swift-log")]),
 
         // Scoring by the repository's tests: log parsers, SWE-bench grading, the evaluation pipeline.
-        .target(name: "Scoring", dependencies: ["WardenCore", "Sandbox", "Workspace"]),
+        .target(name: "Scoring", dependencies: ["WardenCore", "Sandbox", "Workspace", .product(name: "Logging", package: "swift-log")]),
         // Task sources: suite directories and SWE-bench JSONL/JSON files.
         .target(name: "Tasks", dependencies: ["WardenCore", "Workspace"], path: "Sources/TaskSources"),
 
         // Execution traces in CWM's format: the Python tracer it ships runs inside the jail.
-        .target(name: "Traces", dependencies: ["WardenCore", "Sandbox", "Workspace", "Tasks"], resources: [.copy("Resources")]),
+        .target(name: "Traces", dependencies: ["WardenCore", "Sandbox", "Workspace", "Tasks", .product(name: "Logging", package: "swift-log")], resources: [.copy("Resources")]),
 
         // Batch runs: attempts, results, resume, shards, merge, pass@k, SFT export.
         .target(

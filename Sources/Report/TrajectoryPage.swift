@@ -63,8 +63,7 @@ struct ViewedTrajectory {
         var steps: [Step] = []
         var final: TrajectoryFinal?
         var damaged: [Int] = []
-        for (offset, bytes) in data.split(separator: 0x0a, omittingEmptySubsequences: false).enumerated() where !bytes.isEmpty {
-            let line = Data(HTML.decode(bytes).utf8)
+        for (offset, line) in jsonLines(data).enumerated() where !line.isEmpty {
             do {
                 switch kind(of: line) {
                 case "header": header = try decoder.decode(Header.self, from: line)
@@ -82,13 +81,53 @@ struct ViewedTrajectory {
         return ViewedTrajectory(header: header, steps: steps, final: final, damagedLines: damaged)
     }
 
+    /// The file's lines, found with memchr (Data's generic split is slow), each as its own Data;
+    /// a line that is not valid UTF-8 is repaired (U+FFFD) so that it still decodes.
+    static func jsonLines(_ data: Data) -> [Data] {
+        data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) -> [Data] in
+            guard let base = bytes.baseAddress else { return [] }
+            var lines: [Data] = []
+            var start = 0
+            while start <= bytes.count {
+                let rest = bytes.count - start
+                let end = memchr(base + start, 0x0a, rest).map { base.distance(to: UnsafeRawPointer($0)) } ?? bytes.count
+                let line = UnsafeRawBufferPointer(start: base + start, count: end - start)
+                if String(validating: line.bindMemory(to: UInt8.self), as: UTF8.self) != nil {
+                    lines.append(Data(line))
+                } else {
+                    lines.append(Data(HTML.decode(line).utf8))
+                }
+                start = end + 1
+            }
+            return lines
+        }
+    }
+
     /// The record's `type`, found without decoding the line: `"type":"step"` cannot occur inside
     /// a JSON string (its quotes would be escaped), so a match is the record's own key, or a
     /// nested one, which no record kind has. A line without it is decoded to find out.
     static func kind(of line: Data) -> String? {
-        for kind in ["step", "header", "final"] where line.range(of: Data("\"type\":\"\(kind)\"".utf8)) != nil {
-            return kind
+        let marker = Array("\"type\":\"".utf8)
+        let found = line.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) -> String? in
+            guard let base = bytes.baseAddress else { return nil }
+            var index = 0
+            while index + marker.count <= bytes.count, let hit = memchr(base + index, Int32(marker[0]), bytes.count - index) {
+                let at = base.distance(to: UnsafeRawPointer(hit))
+                let after = at + marker.count
+                if after <= bytes.count && memcmp(base + at, marker, marker.count) == 0 {
+                    for kind in ["step", "header", "final"] {
+                        let name = Array(kind.utf8)
+                        if after + name.count < bytes.count && memcmp(base + after, name, name.count) == 0
+                            && bytes[after + name.count] == UInt8(ascii: "\"") {
+                            return kind
+                        }
+                    }
+                }
+                index = at + 1
+            }
+            return nil
         }
+        if let found { return found }
         // A line that is not a record is the caller's damaged line, listed on the page.
         do { return try JSONDecoder().decode(Record.self, from: line).type } catch { return nil }
     }
@@ -170,8 +209,8 @@ struct TrajectoryPage {
         case let .bash(command): return "<pre class=\"action\">$ \(HTML.text(command))</pre>"
         case let .edit(path, search, replace):
             return "<p>edit <code>\(HTML.text(path))</code></p><pre class=\"diff\">"
-                + search.split(separator: "\n", omittingEmptySubsequences: false).map { "<span class=\"del\">-\(HTML.text($0))</span>" }.joined()
-                + replace.split(separator: "\n", omittingEmptySubsequences: false).map { "<span class=\"add\">+\(HTML.text($0))</span>" }.joined()
+                + HTML.lines(search).map { "<span class=\"del\">-\(HTML.text($0))</span>" }.joined()
+                + HTML.lines(replace).map { "<span class=\"add\">+\(HTML.text($0))</span>" }.joined()
                 + "</pre>"
         case let .create(path, content):
             return "<p>create <code>\(HTML.text(path))</code> (\(content.utf8.count) bytes)</p>" + output(content)
@@ -182,7 +221,7 @@ struct TrajectoryPage {
     /// The head and tail of `text`, with the lines between folded.
     func output(_ text: String) -> String {
         guard !text.isEmpty else { return "" }
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        let lines = HTML.lines(text)
         guard lines.count > 2 * outputLines + 2 else { return "<pre class=\"output\">\(HTML.text(text))</pre>" }
         let head = lines.prefix(outputLines).joined(separator: "\n"), tail = lines.suffix(outputLines).joined(separator: "\n")
         let middle = lines.dropFirst(outputLines).dropLast(outputLines).joined(separator: "\n")
@@ -234,7 +273,7 @@ struct TrajectoryPage {
     static func diff(_ patch: String) -> String {
         guard !patch.isEmpty else { return "<p class=\"muted\">empty</p>" }
         var html = "<pre class=\"diff\">"
-        for line in patch.split(separator: "\n", omittingEmptySubsequences: false) {
+        for line in HTML.lines(patch) {
             let kind = line.hasPrefix("+++") || line.hasPrefix("---") || line.hasPrefix("diff ") ? "file"
                 : line.hasPrefix("@@") ? "hunk" : line.hasPrefix("+") ? "add" : line.hasPrefix("-") ? "del" : "ctx"
             html += "<span class=\"\(kind)\">\(HTML.text(line))</span>"

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Sandbox
 import WardenCore
 import Workspace
@@ -95,7 +96,12 @@ public struct Evaluator: Sendable {
             throw WardenError("eval.task", "the task has no base commit", context: task.instanceID)
         }
         let work = workRoot.appendingPathComponent("eval-\(task.instanceID)-\(UUID().uuidString.prefix(8))")
-        defer { try? FileManager.default.removeItem(at: work) }
+        defer {
+            // The grade stands without the cleanup; a work tree left behind is only scratch.
+            do { try FileManager.default.removeItem(at: work) } catch {
+                Logger(label: "warden.eval").debug("evaluation work tree not removed", metadata: ["path": "\(work.path)", "cause": "\(error)"])
+            }
+        }
         let checkout = work.appendingPathComponent("checkout")
         try await onOwnThread {
             try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)

@@ -261,7 +261,11 @@ enum SuiteDirectory {
         }
         // Committed with a fixed author and date: the base commit id is the same on every machine.
         let repository = cache.appendingPathComponent(instance.instanceID)
-        try? FileManager.default.removeItem(at: repository)
+        if FileManager.default.fileExists(atPath: repository.path) {
+            do { try FileManager.default.removeItem(at: repository) } catch {
+                throw WardenError("tasks.cache", "cannot replace the cached copy of the task's repository: \(error)", context: repository.path)
+            }
+        }
         try FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true)
         do { try FileManager.default.copyItem(at: files, to: repository) } catch {
             throw WardenError("tasks.invalid", "cannot copy the task's files: \(error.localizedDescription)", context: files.path)

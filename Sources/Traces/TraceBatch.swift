@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Tasks
 import WardenCore
 
@@ -62,9 +63,15 @@ public struct TraceBatch: Sendable {
         let instance = task.instance
         let folder = output.appendingPathComponent(instance.instanceID)
         let done = folder.appendingPathComponent("done.json")
-        if let data = FileManager.default.contents(atPath: done.path), var summary = try? JSONDecoder().decode(TaskSummary.self, from: data) {
-            summary.status = "resumed"
-            return summary
+        if let data = FileManager.default.contents(atPath: done.path) {
+            do {
+                var summary = try JSONDecoder().decode(TaskSummary.self, from: data)
+                summary.status = "resumed"
+                return summary
+            } catch {
+                // A done marker cut short by a kill: the task is traced again.
+                Logger(label: "warden.trace").debug("unreadable done.json; tracing the task again", metadata: ["file": "\(done.path)", "cause": "\(error)"])
+            }
         }
         var summary = TaskSummary(instanceID: instance.instanceID, status: "traced", traces: 0, outcomes: [:], truncated: 0)
         guard Tracer.tracesTests(of: instance) else {

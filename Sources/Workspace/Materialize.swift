@@ -85,6 +85,8 @@ extension WorkspaceTracker {
         try check(git_checkout_head(destinationRepo, &checkoutOptions), "workspace.materialize", "cannot check out \(commit)", context: destination.path)
 
         // Belt and braces: no reflog may name anything, even the commit itself.
-        try? FileManager.default.removeItem(atPath: gitDirectory + "logs")
+        if FileManager.default.fileExists(atPath: gitDirectory + "logs") {
+            try FileManager.default.removeItem(atPath: gitDirectory + "logs")
+        }
     }
 }

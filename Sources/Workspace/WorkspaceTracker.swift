@@ -1,5 +1,6 @@
 import CGit2
 import Foundation
+import Logging
 import WardenCore
 
 /// Tracks the working tree of a checkout the agent works in, independently of the checkout's own git data.
@@ -225,8 +226,11 @@ public final class WorkspaceTracker {
     }
 
     deinit {
-        // Best effort: keep objects and the stat cache on disk for whoever reads this state.
-        try? persist()
+        // Best effort: keep objects and the stat cache on disk for whoever reads this state; a
+        // failure costs the next reader a rescan, not a wrong answer.
+        do { try persist() } catch {
+            Logger(label: "warden.workspace").debug("tracker state not saved at close", metadata: ["cause": "\(error)"])
+        }
         _ = git_index_write(index)
         git_index_free(index)
         git_repository_free(repo)

@@ -75,7 +75,7 @@ struct DemoCommand: ParsableCommand {
         } else {
             root = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("warden-demo-\(UUID().uuidString)")
         }
-        defer { if keep == nil { try? FileManager.default.removeItem(at: root) } }
+        defer { if keep == nil { removeScratch(root) } }
         let source = root.appendingPathComponent("source")
         let checkout = root.appendingPathComponent("checkout")
         let state = root.appendingPathComponent("state")

@@ -42,7 +42,7 @@ struct ForkCommand: AsyncParsableCommand {
         let parentURL = URL(fileURLWithPath: trajectory).standardizedFileURL
         let recorded = try Trajectory.read(parentURL)
         let work = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("warden-fork-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: work) }
+        defer { removeScratch(work) }
         var task = recorded.header.task
         task.baseCommit = recorded.header.baseCommit
         let (repository, origin) = try locateRepository(recorded.header, override: repo, cache: work.appendingPathComponent("repos"))

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import Sandbox
 import WardenCore
 import Workspace
@@ -57,7 +58,7 @@ final class ChangeTracker {
     }
 
     deinit {
-        try? FileManager.default.removeItem(at: stateDirectory)
+        removeScratch(stateDirectory)
     }
 }
 
@@ -126,4 +127,12 @@ func writeStandardError(_ text: String) {
 
 func writeStandardOutput(_ text: String) {
     FileHandle.standardOutput.write(Data(text.utf8))
+}
+
+/// Removes a command's scratch directory. A failure leaves only scratch behind, so it does not
+/// fail the command; it is logged at debug with its cause.
+func removeScratch(_ url: URL) {
+    do { try FileManager.default.removeItem(at: url) } catch {
+        Logger(label: "warden").debug("scratch directory not removed", metadata: ["path": "\(url.path)", "cause": "\(error)"])
+    }
 }

@@ -30,7 +30,7 @@ struct ReplayCommand: AsyncParsableCommand {
         let url = URL(fileURLWithPath: trajectory)
         let recorded = try Trajectory.read(url)
         let work = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("warden-replay-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: work) }
+        defer { removeScratch(work) }
         var task = recorded.header.task
         task.baseCommit = recorded.header.baseCommit
         let (repository, origin) = try locateRepository(recorded.header, override: repo, cache: work.appendingPathComponent("repos"))

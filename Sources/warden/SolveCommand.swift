@@ -80,7 +80,7 @@ struct SolveCommand: AsyncParsableCommand {
         let (configuration, handler) = try agentOptions.resolve()
 
         let work = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("warden-solve-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: work) }
+        defer { removeScratch(work) }
         let (task, repository, origin) = try resolveTask(cache: work.appendingPathComponent("repos"))
         let output = URL(fileURLWithPath: out ?? "warden-runs/\(task.instanceID)-\(Int(Date().timeIntervalSince1970))")
         let client = try modelOptions.makeClient(goldPatch: task.goldPatch, protocol: handler)

@@ -58,7 +58,7 @@ final class ScratchDirectory {
     }
 
     deinit {
-        try? FileManager.default.removeItem(at: url)
+        removeScratch(url)
     }
 }
 

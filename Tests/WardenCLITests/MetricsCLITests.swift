@@ -4,7 +4,7 @@ import Testing
 /// A scrape over a real TCP connection to 127.0.0.1, as Prometheus makes it.
 enum Scrape {
     /// The response (status line, headers and body), or nil when nothing listens.
-    static func get(port: Int, path: String = "/metrics") -> String? {
+    static func get(port: Int, path: String = "/metrics", method: String = "GET", body: String = "") -> String? {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { return nil }
         defer { close(descriptor) }
@@ -16,7 +16,8 @@ enum Scrape {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard connected == 0 else { return nil }
-        let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8)
+        let request = Array(("\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+            + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body).utf8)
         guard request.withUnsafeBytes({ write(descriptor, $0.baseAddress, $0.count) }) == request.count else { return nil }
         var response = [UInt8]()
         var buffer = [UInt8](repeating: 0, count: 4096)
@@ -86,5 +87,41 @@ struct MetricsCLITests {
         #expect(Scrape.value(last, "warden_queue_depth") != nil)
         #expect(bodies.compactMap { Scrape.value($0, "warden_queue_depth") }.contains { $0 >= 1 })
         #expect(Scrape.value(last, "warden_resolved_rate") == 1)
+    }
+
+    @Test("warden serve --metrics-port counts an episode reset over HTTP and its jail start; other paths are 404")
+    func serveCountsEpisodes() throws {
+        let out = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("warden-metrics-serve-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let (serverPort, metricsPort) = (try Scrape.freePort(), try Scrape.freePort())
+        let process = Process()
+        process.executableURL = CLITests.binary
+        process.arguments = ["serve", "Tasks/starter", "--insecure-local", "--port", "\(serverPort)", "--metrics-port", "\(metricsPort)",
+                             "--out", out.path]
+        process.currentDirectoryURL = CLITests.root
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer {
+            kill(process.processIdentifier, SIGTERM)
+            process.waitUntilExit()
+        }
+        var before: String?
+        for _ in 0..<300 where before == nil && process.isRunning {
+            before = Scrape.get(port: metricsPort)
+            if before == nil { usleep(50_000) }
+        }
+        let idle = try #require(before)
+        #expect(Scrape.value(idle, "warden_episodes_started_total") == 0)
+        #expect(Scrape.get(port: metricsPort, path: "/")?.hasPrefix("HTTP/1.1 404") == true)
+        var reset: String?
+        for _ in 0..<300 where reset?.hasPrefix("HTTP/1.1 200") != true {
+            reset = Scrape.get(port: serverPort, path: "/reset", method: "POST", body: "{\"task_id\": \"warden__strutil-1\"}")
+            if reset?.hasPrefix("HTTP/1.1 200") != true { usleep(50_000) }
+        }
+        #expect(reset?.hasPrefix("HTTP/1.1 200") == true, "\(reset ?? "no answer")")
+        let after = try #require(Scrape.get(port: metricsPort))
+        #expect(Scrape.value(after, "warden_episodes_started_total") == 1)
+        #expect(Scrape.value(after, "warden_jail_start_seconds_count") == 1)
     }
 }
