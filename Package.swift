@@ -5,8 +5,8 @@ import PackageDescription
 ///
 /// One library per part; each outside library enters through one module only:
 /// libseccomp -> Sandbox, libgit2 -> Workspace, AsyncHTTPClient -> Models, zlib and libcrypto -> Images,
-/// ArgumentParser -> the `warden` executable, Hummingbird -> EnvironmentServer. SwiftNIO appears directly only in tests (a
-/// loopback HTTP server for the model client).
+/// ArgumentParser -> the `warden` executable, Hummingbird -> EnvironmentServer. SwiftNIO appears directly only in tests and
+/// test support (loopback HTTP servers for the model client and for image registries).
 let package = Package(
     name: "Warden",
     platforms: [.macOS(.v14)],
@@ -58,6 +58,17 @@ let package = Package(
         .target(
             name: "Images",
             dependencies: ["WardenCore", "Sandbox", "Models", "CImageCodecs", "CJail", .product(name: "Logging", package: "swift-log")]
+        ),
+        // Images the tests and benchmarks build from host binaries, hand-written tar archives, and
+        // a registry on loopback (SwiftNIO).
+        .target(
+            name: "ImagesTesting",
+            dependencies: [
+                "Images",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
         ),
         // The agent loop, action protocols, tools and trajectories.
         .target(
@@ -122,7 +133,7 @@ let package = Package(
             name: "warden-bench",
             dependencies: [
                 "WardenCore", "Sandbox", "Workspace", "Agent", "Models", "Scoring", "Tasks", "EnvironmentServer", "Traces",
-                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                "Images", "ImagesTesting", .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/warden-bench"
@@ -130,16 +141,8 @@ let package = Package(
 
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "Workspace", "warden-jail"]),
         .testTarget(name: "WorkspaceTests", dependencies: ["Workspace"]),
-        // Images the tests build themselves, and a registry on loopback (SwiftNIO).
-        .testTarget(
-            name: "ImagesTests",
-            dependencies: [
-                "Images", "Sandbox", "Agent", "Scoring", "Workspace", "warden-jail",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-            ]
-        ),
+        // Images the tests build themselves, and a registry on loopback.
+        .testTarget(name: "ImagesTests", dependencies: ["Images", "ImagesTesting", "Sandbox", "Agent", "Scoring", "Workspace", "warden-jail"]),
         .testTarget(
             name: "ModelsTests",
             dependencies: [
@@ -153,7 +156,7 @@ let package = Package(
         .testTarget(name: "ScoringTests", dependencies: ["Scoring", "Tasks", "Sandbox", "Workspace", "warden-jail"], resources: [.copy("Golden")]),
         .testTarget(name: "RunsTests", dependencies: ["Runs", "Agent", "WardenCore", "Scoring", "Tasks", "Sandbox", "Workspace", "warden-jail"]),
         .testTarget(name: "TracesTests", dependencies: ["Traces", "Tasks", "Sandbox", "WardenCore", "warden-jail"], resources: [.copy("Golden")]),
-        .testTarget(name: "WardenCLITests", dependencies: ["warden", "warden-jail"]),
+        .testTarget(name: "WardenCLITests", dependencies: ["warden", "warden-jail", "ImagesTesting"]),
         // A real WebSocket client (Hummingbird's) drives the server over loopback.
         .testTarget(
             name: "EnvironmentServerTests",

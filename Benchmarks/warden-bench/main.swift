@@ -1,5 +1,5 @@
 // Prints medians and ratios to baselines measured in the same run. Run a release build:
-//   swift build -c release && .build/release/warden-bench [sandbox] [workspace] [agent] [scoring] [model] [fork] [serve] [throughput] [memory] [footprint] [trace] [startup] [long]
+//   swift build -c release && .build/release/warden-bench [sandbox] [workspace] [agent] [scoring] [model] [fork] [serve] [throughput] [memory] [footprint] [trace] [startup] [long] [images]
 // With no names every benchmark runs; run `memory` alone for a clean
 // peak-memory figure with 32 concurrent episodes.
 import Foundation
@@ -21,6 +21,7 @@ do {
     if wanted("long")  { try await runThroughputBenchmarks(episodes: 32, concurrency: 32, stepsPerEpisode: 200) }
     if wanted("footprint") { try runFootprintBenchmarks() }
     if wanted("startup") { try await runStartupBenchmarks() }
+    if wanted("images") { try await runImageBenchmarks() }
 } catch {
     print("benchmark failed: \(error)")
 }
