@@ -160,9 +160,13 @@ public struct SandboxProfile: Sendable, Hashable {
 
 extension SandboxProfile {
     /// The profile for a jail in a container image: this one when its root already is the
-    /// image, else `<name>-image` (agent -> agent-image, tests -> tests-image).
+    /// image, else `<name>-image` (agent -> agent-image, tests -> tests-image), with no more
+    /// memory than this one (`warden run` fits its profiles' memory to its workers).
     public func forImage() throws -> SandboxProfile {
-        rootfs == .image ? self : try SandboxProfile.load(name + "-image")
+        guard rootfs == .host else { return self }
+        var variant = try SandboxProfile.load(name + "-image")
+        variant.limits.memoryMB = min(variant.limits.memoryMB, limits.memoryMB)
+        return variant
     }
 
     /// Finds a profile by name or path: a path to a `.json` file, or a name looked up in

@@ -101,5 +101,10 @@ struct ImageJailTests {
             try JailConfiguration(profile: try Self.profile("agent"), checkout: checkout, image: image.jailImage(name: "small"))
         } throws: { ($0 as? WardenError)?.code == "jail.image" }
         #expect(try Self.profile("tests-image").rootfs == .image)
+        // A task with an image swaps the host profile for its -image variant, keeping a tighter memory cap.
+        var agent = try Self.profile("agent")
+        agent.limits.memoryMB = 512
+        let variant = try agent.forImage()
+        #expect(variant.name == "agent-image" && variant.rootfs == .image && variant.limits.memoryMB == 512)
     }
 }
