@@ -7,6 +7,13 @@ import PackageDescription
 /// libseccomp -> Sandbox, libgit2 -> Workspace, AsyncHTTPClient -> Models, zlib and libcrypto -> Images,
 /// ArgumentParser -> the `warden` executable, Hummingbird -> EnvironmentServer. SwiftNIO appears directly only in tests and
 /// test support (loopback HTTP servers for the model client and for image registries).
+/// What the loopback HTTP servers of the tests are built from.
+let loopbackHTTPServer: [Target.Dependency] = [
+    .product(name: "NIOCore", package: "swift-nio"),
+    .product(name: "NIOPosix", package: "swift-nio"),
+    .product(name: "NIOHTTP1", package: "swift-nio"),
+]
+
 let package = Package(
     name: "Warden",
     platforms: [.macOS(.v14)],
@@ -63,12 +70,7 @@ let package = Package(
         // a registry on loopback (SwiftNIO).
         .target(
             name: "ImagesTesting",
-            dependencies: [
-                "Images",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-            ]
+            dependencies: ["Images"] + loopbackHTTPServer
         ),
         // The agent loop, action protocols, tools and trajectories.
         .target(
@@ -145,12 +147,7 @@ let package = Package(
         .testTarget(name: "ImagesTests", dependencies: ["Images", "ImagesTesting", "Sandbox", "Agent", "Scoring", "Workspace", "warden-jail"]),
         .testTarget(
             name: "ModelsTests",
-            dependencies: [
-                "Models",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-            ]
+            dependencies: ["Models"] + loopbackHTTPServer
         ),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "Models", "Sandbox", "Workspace", "Scoring", "Tasks", "warden-jail"]),
         .testTarget(name: "ScoringTests", dependencies: ["Scoring", "Tasks", "Sandbox", "Workspace", "warden-jail"], resources: [.copy("Golden")]),
