@@ -6,8 +6,16 @@ import PackageDescription
 /// One library per part; each outside library enters through one module only:
 /// libseccomp -> Sandbox, libgit2 -> Workspace, AsyncHTTPClient -> Models, zlib and libcrypto -> Images,
 /// ArgumentParser -> the `warden` executable, Hummingbird -> EnvironmentServer, swift-metrics and
-/// swift-prometheus -> WardenMetrics. SwiftNIO appears directly only in tests (a
-/// loopback HTTP server for the model client).
+/// swift-prometheus -> WardenMetrics. SwiftNIO appears directly only in tests and test support
+/// (loopback HTTP servers for the model client and for image registries).
+
+/// What the loopback HTTP servers of the tests are built from.
+let loopbackHTTPServer: [Target.Dependency] = [
+    .product(name: "NIOCore", package: "swift-nio"),
+    .product(name: "NIOPosix", package: "swift-nio"),
+    .product(name: "NIOHTTP1", package: "swift-nio"),
+]
+
 let package = Package(
     name: "Warden",
     platforms: [.macOS(.v14)],
@@ -61,6 +69,12 @@ let package = Package(
         .target(
             name: "Images",
             dependencies: ["WardenCore", "Sandbox", "Models", "CImageCodecs", "CJail", .product(name: "Logging", package: "swift-log")]
+        ),
+        // Images the tests and benchmarks build from host binaries, hand-written tar archives, and
+        // a registry on loopback (SwiftNIO).
+        .target(
+            name: "ImagesTesting",
+            dependencies: ["Images"] + loopbackHTTPServer
         ),
         // The agent loop, action protocols, tools and trajectories.
         .target(
@@ -150,7 +164,7 @@ let package = Package(
         .executableTarget(
             name: "warden-bench",
             dependencies: [
-                "WardenCore", "Sandbox", "Workspace", "Agent", "Models", "Scoring", "Tasks", "EnvironmentServer", "Traces", "Synth", "Runs", "Report",
+                "WardenCore", "Sandbox", "Workspace", "Agent", "Models", "Scoring", "Tasks", "EnvironmentServer", "Traces", "Synth", "Runs", "Report", "Images", "ImagesTesting",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -159,31 +173,18 @@ let package = Package(
 
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "Workspace", "warden-jail"]),
         .testTarget(name: "WorkspaceTests", dependencies: ["Workspace"]),
-        // Images the tests build themselves, and a registry on loopback (SwiftNIO).
-        .testTarget(
-            name: "ImagesTests",
-            dependencies: [
-                "Images", "Sandbox", "Agent", "Scoring", "Workspace", "warden-jail",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-            ]
-        ),
+        // Images the tests build themselves, and a registry on loopback.
+        .testTarget(name: "ImagesTests", dependencies: ["Images", "ImagesTesting", "Sandbox", "Agent", "Scoring", "Workspace", "warden-jail"]),
         .testTarget(
             name: "ModelsTests",
-            dependencies: [
-                "Models",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-            ]
+            dependencies: ["Models"] + loopbackHTTPServer
         ),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "Models", "Sandbox", "Workspace", "Scoring", "Tasks", "warden-jail"]),
         .testTarget(name: "ScoringTests", dependencies: ["Scoring", "Tasks", "Sandbox", "Workspace", "warden-jail"], resources: [.copy("Golden")]),
         .testTarget(name: "RunsTests", dependencies: ["Runs", "Agent", "WardenCore", "Scoring", "Tasks", "Sandbox", "Workspace", "warden-jail"]),
         .testTarget(name: "TracesTests", dependencies: ["Traces", "Tasks", "Sandbox", "WardenCore", "warden-jail"], resources: [.copy("Golden")]),
         .testTarget(name: "SynthTests", dependencies: ["Synth", "Tasks", "Sandbox", "Workspace", "WardenCore", "warden-jail"]),
-        .testTarget(name: "WardenCLITests", dependencies: ["warden", "warden-jail"]),
+        .testTarget(name: "WardenCLITests", dependencies: ["warden", "warden-jail", "ImagesTesting"]),
         // A real WebSocket client (Hummingbird's) drives the server over loopback.
         .testTarget(
             name: "EnvironmentServerTests",

@@ -3,7 +3,7 @@
 # Idempotent and quick when everything is already present: nothing is fetched then.
 set -euo pipefail
 
-packages=(libgit2-dev libseccomp-dev pkg-config git patch bash coreutils procps python3 python3-venv binutils time)
+packages=(libgit2-dev libseccomp-dev zlib1g-dev libssl-dev pkg-config git patch bash coreutils procps python3 python3-venv binutils time)
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 missing=()

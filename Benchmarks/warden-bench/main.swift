@@ -1,5 +1,5 @@
 // Prints medians and ratios to baselines measured in the same run. Run a release build:
-//   swift build -c release && .build/release/warden-bench [sandbox] [workspace] [agent] [scoring] [model] [fork] [serve] [throughput] [memory] [footprint] [trace] [startup] [long] [synth] [report]
+//   swift build -c release && .build/release/warden-bench [sandbox] [workspace] [agent] [scoring] [model] [fork] [serve] [throughput] [memory] [footprint] [trace] [startup] [long] [synth] [report] [images]
 // With no names every benchmark runs; run `memory` alone for a clean
 // peak-memory figure with 32 concurrent episodes.
 import Foundation
@@ -23,6 +23,7 @@ do {
     if wanted("startup") { try await runStartupBenchmarks() }
     if wanted("synth") { try await runSynthBenchmarks() }
     if wanted("report") { try await runReportBenchmarks() }
+    if wanted("images") { try await runImageBenchmarks() }
 } catch {
     print("benchmark failed: \(error)")
 }

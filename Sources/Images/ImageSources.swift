@@ -262,7 +262,7 @@ public enum ImageTemplate {
 
     /// Replaces `{instance}` with the id in SWE-bench's image naming (lower case, `__` written
     /// `_1776_`, as Docker names allow no double underscore there) and `{id}` with the id as is.
-    /// The template `swebench` stands for ``swebench``.
+    /// The template "swebench" is short for ``swebench``.
     public static func expand(_ template: String, instanceID: String) -> String {
         let template = template == "swebench" ? swebench : template
         let swebench = instanceID.lowercased().replacingOccurrences(of: "__", with: "_1776_")

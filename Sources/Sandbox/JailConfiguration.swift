@@ -66,6 +66,9 @@ public struct JailConfiguration: Sendable {
     /// A host directory for the overlay's writable layer (`upper/`, `work/`); ShellSession
     /// sets it, one per session, so it survives a restart of the jail and goes with the session.
     public var layerDirectory: String?
+    /// The image root's top-level entries, bound one by one for a read-only image root
+    /// (the jail's own mount points, /proc, /dev and /tmp, are left to the helper).
+    let imageEntries: [String]
     public var helperPath: String
     /// Where a command's full output is written when asked for; nil keeps only head and tail.
     public var spillDirectory: String?
@@ -112,6 +115,16 @@ public struct JailConfiguration: Sendable {
         self.checkout = mountPoint ?? real
         self.checkoutSource = real
         self.image = image
+        if let image {
+            do {
+                imageEntries = try FileManager.default.contentsOfDirectory(atPath: image.rootfs)
+                    .filter { !["proc", "dev", "tmp", "sys"].contains($0) }.sorted()
+            } catch {
+                throw WardenError("jail.image", "cannot list the unpacked image: \(error.localizedDescription)", context: image.rootfs)
+            }
+        } else {
+            imageEntries = []
+        }
         self.helperPath = try helperPath ?? Self.locateHelper()
         self.spillDirectory = spillDirectory
         self.seccompHex = Self.hex(try SeccompPolicy(profile.syscalls, file: profile.name).compile())
@@ -218,7 +231,9 @@ public struct JailConfiguration: Sendable {
         func add(_ target: String, _ op: [String]) {
             mounts.append((target.split(separator: "/").count, op))
         }
-        if let image {
+        if let image, profile.imageRoot == .readOnly {
+            for entry in imageEntries { add("/" + entry, ["bind-ro-try", image.rootfs + "/" + entry, "/" + entry]) }
+        } else if let image {
             // The image's files are the root; the host's system directories stay out.
             let layer = layerDirectory ?? "/nonexistent"
             tokens += ["root-image", image.rootfs, layer + "/upper", layer + "/work"]
@@ -239,7 +254,7 @@ public struct JailConfiguration: Sendable {
         }
         add("/dev", ["dev"])
         // An image's home is in the jail's writable layer, with whatever the image keeps there.
-        if image == nil, !profile.tmpfs.contains(where: { profile.home == $0.target || profile.home.hasPrefix($0.target + "/") }) {
+        if image == nil || profile.imageRoot == .readOnly, !profile.tmpfs.contains(where: { profile.home == $0.target || profile.home.hasPrefix($0.target + "/") }) {
             add(profile.home, ["tmpfs", profile.home, String(256 << 20), "0700"])
         }
         add(checkout, [(profile.checkoutWritable ? "bind-rw" : "bind-ro") + idmap, checkoutSource, checkout])

@@ -20,6 +20,15 @@ public struct SandboxProfile: Sendable, Hashable {
         case image
     }
 
+    /// How an image jail writes outside the checkout, /tmp and its home.
+    public enum ImageRoot: String, Sendable, Hashable {
+        /// An overlayfs over the shared image with a writable layer of the jail's own.
+        case overlay
+        /// The fallback where overlayfs cannot be mounted: the image's top-level directories
+        /// bound read-only on a tmpfs root (installing packages outside /tmp and HOME fails).
+        case readOnly = "read-only"
+    }
+
     public struct Mount: Sendable, Hashable {
         public var source: String
         public var target: String
@@ -101,6 +110,7 @@ public struct SandboxProfile: Sendable, Hashable {
     public var description: String
     public var network: Network
     public var rootfs: RootFilesystem
+    public var imageRoot: ImageRoot
     /// Host paths bound read-only at the same place (symlinks are recreated, not followed).
     public var systemMounts: [String]
     /// Tools whose install prefixes are found on the host's PATH and bound read-only.
@@ -120,7 +130,7 @@ public struct SandboxProfile: Sendable, Hashable {
 
     public init(
         name: String, description: String = "", network: Network = .none, rootfs: RootFilesystem = .host,
-        systemMounts: [String] = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"],
+        imageRoot: ImageRoot = .overlay, systemMounts: [String] = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"],
         toolchains: [String] = [], extraMounts: [Mount] = [], tmpfs: [Tmpfs] = [Tmpfs(target: "/tmp", sizeMB: 1024)],
         masks: [String] = [], checkoutWritable: Bool = true, gitDirectoryReadOnly: Bool = false,
         home: String = "/tmp", environment: [String: String] = [:], limits: Limits = Limits(),
@@ -130,6 +140,7 @@ public struct SandboxProfile: Sendable, Hashable {
         self.description = description
         self.network = network
         self.rootfs = rootfs
+        self.imageRoot = imageRoot
         self.systemMounts = systemMounts
         self.toolchains = toolchains
         self.extraMounts = extraMounts
@@ -149,9 +160,13 @@ public struct SandboxProfile: Sendable, Hashable {
 
 extension SandboxProfile {
     /// The profile for a jail in a container image: this one when its root already is the
-    /// image, else `<name>-image` (agent -> agent-image, tests -> tests-image).
+    /// image, else `<name>-image` (agent -> agent-image, tests -> tests-image), with no more
+    /// memory than this one (`warden run` fits its profiles' memory to its workers).
     public func forImage() throws -> SandboxProfile {
-        rootfs == .image ? self : try SandboxProfile.load(name + "-image")
+        guard rootfs == .host else { return self }
+        var variant = try SandboxProfile.load(name + "-image")
+        variant.limits.memoryMB = min(variant.limits.memoryMB, limits.memoryMB)
+        return variant
     }
 
     /// Finds a profile by name or path: a path to a `.json` file, or a name looked up in
@@ -214,7 +229,7 @@ extension SandboxProfile {
         let reader = FieldReader(file: file)
         let object = try reader.object(root, at: "")
         try reader.rejectUnknown(object, at: "", allowed: [
-            "description", "network", "rootfs", "system_mounts", "toolchains", "extra_mounts", "tmpfs", "masks", "checkout",
+            "description", "network", "rootfs", "image_root", "system_mounts", "toolchains", "extra_mounts", "tmpfs", "masks", "checkout",
             "home", "environment", "limits", "output", "syscalls",
         ])
         var profile = SandboxProfile(name: name)
@@ -230,6 +245,12 @@ extension SandboxProfile {
                 throw reader.error("rootfs", "must be \"host\" or \"image\", not \"\(rootfs)\"")
             }
             profile.rootfs = value
+        }
+        if let imageRoot = try reader.optional(object, "image_root", at: "", reader.string) {
+            guard let value = ImageRoot(rawValue: imageRoot) else {
+                throw reader.error("image_root", "must be \"overlay\" or \"read-only\", not \"\(imageRoot)\"")
+            }
+            profile.imageRoot = value
         }
         profile.systemMounts = try reader.optional(object, "system_mounts", at: "", reader.absolutePaths) ?? profile.systemMounts
         profile.toolchains = try reader.optional(object, "toolchains", at: "", reader.strings) ?? []

@@ -122,7 +122,7 @@ public final class ShellSession: @unchecked Sendable {
         if jail.profile.tmpfs.contains(where: { $0.target == "/tmp" }) {
             jail.temporaryDirectory = try temporaryDirectory.current(owner: jail.hostIdentity)
         }
-        if jail.image != nil {
+        if jail.image != nil && jail.profile.imageRoot == .overlay {
             jail.layerDirectory = try layerDirectory.overlayLayer(owner: jail.hostIdentity)
         }
         // The state left by the last command (or given to a fork) carries into the new shell.

@@ -391,7 +391,8 @@ func mountImageRoot(_ image: (lower: String, upper: String, work: String), unpri
     var options = "lowerdir=\(oldRoot + image.lower),upperdir=\(oldRoot + image.upper),workdir=\(oldRoot + image.work)"
     if unprivileged { options += ",userxattr" }
     check("mount", "cannot mount the image's overlay at the jail root (overlayfs needs kernel >= 5.11 in a user namespace, and "
-          + "the writable layer must be on a file system overlayfs accepts as upper: ext4, xfs, btrfs or tmpfs)",
+          + "the writable layer must be on a file system overlayfs accepts as upper: ext4, xfs, btrfs or tmpfs); where it "
+          + "cannot be, a profile with \"image_root\": \"read-only\" runs the image read-only",
           mount("overlay", newRoot, "overlay", UInt(MS_NOSUID | MS_NODEV), options))
 }
 

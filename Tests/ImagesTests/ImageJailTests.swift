@@ -1,5 +1,6 @@
 import Foundation
 @testable import Images
+import ImagesTesting
 import Sandbox
 import Testing
 import WardenCore
@@ -72,6 +73,24 @@ struct ImageJailTests {
         #expect(!FileManager.default.fileExists(atPath: image.rootfs.appendingPathComponent("etc/added").path))
     }
 
+    @Test("The read-only fallback: the image's files, a writable checkout, /tmp and home, nothing else writable")
+    func readOnlyImageRoot() async throws {
+        var (configuration, _, scratch) = try await Self.imageJail()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        configuration.profile.imageRoot = .readOnly
+        let shell = ShellSession(configuration: configuration)
+        defer { shell.close() }
+        let result = try await shell.run("""
+            cat /etc/image-release; echo $IMAGE_GREETING; pwd
+            echo a > /testbed/new && echo b > /tmp/new && echo c > "$HOME/new" && echo writable
+            echo d > /etc/new 2>/dev/null || echo refused
+            """)
+        #expect(result.stdout.text == "warden test image\nfrom-the-image\n/testbed\nwritable\nrefused\n", "\(result.combined.text)")
+        #expect(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("checkout/new").path))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory()).filter { $0.hasPrefix("warden-layer-\(getpid())-") }.isEmpty,
+                "no overlay layer is made")
+    }
+
     @Test("Profiles and tasks must agree on the root")
     func profileMismatch() async throws {
         let (configuration, image, scratch) = try await Self.imageJail()
@@ -82,5 +101,10 @@ struct ImageJailTests {
             try JailConfiguration(profile: try Self.profile("agent"), checkout: checkout, image: image.jailImage(name: "small"))
         } throws: { ($0 as? WardenError)?.code == "jail.image" }
         #expect(try Self.profile("tests-image").rootfs == .image)
+        // A task with an image swaps the host profile for its -image variant, keeping a tighter memory cap.
+        var agent = try Self.profile("agent")
+        agent.limits.memoryMB = 512
+        let variant = try agent.forImage()
+        #expect(variant.name == "agent-image" && variant.rootfs == .image && variant.limits.memoryMB == 512)
     }
 }

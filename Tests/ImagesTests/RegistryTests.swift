@@ -1,5 +1,6 @@
 import Foundation
 @testable import Images
+import ImagesTesting
 import Testing
 import WardenCore
 
@@ -20,14 +21,19 @@ struct RegistryTests {
         return (registry, written.config)
     }
 
+    /// A store in `directory` whose docker config holds the registry's credentials.
+    static func store(pulling registry: LoopbackRegistry, in directory: URL) throws -> ImageStore {
+        ImageStore(directory: directory.appendingPathComponent("store"),
+                   registry: RegistryConfiguration(dockerConfig: try registry.dockerConfig(in: directory)))
+    }
+
     @Test("A pull resolves the manifest list to linux/amd64, gets a token with the docker config's credentials, and unpacks")
     func pull() async throws {
         let directory = try temporaryDirectory("registry")
         defer { try? FileManager.default.removeItem(at: directory) }
         let (registry, config) = try await Self.registryWithImage(in: directory)
         defer { Task { await registry.stop() } }
-        let store = ImageStore(directory: directory.appendingPathComponent("store"),
-                               registry: RegistryConfiguration(dockerConfig: try registry.dockerConfig(in: directory)))
+        let store = try Self.store(pulling: registry, in: directory)
         let image = try await store.prepare(try ImageName("\(registry.host)/team/app:1"))
         #expect(image.id == config)
         #expect(try String(contentsOf: image.rootfs.appendingPathComponent("etc/app.conf"), encoding: .utf8) == "debug = false\n")
@@ -72,8 +78,7 @@ struct RegistryTests {
             #expect(error.message.contains("HTTP 401"))
             #expect(error.message.contains("docker-config"), "names the docker config it used: \(error)")
         }
-        let right = ImageStore(directory: directory.appendingPathComponent("store"),
-                               registry: RegistryConfiguration(dockerConfig: try registry.dockerConfig(in: directory)))
+        let right = try Self.store(pulling: registry, in: directory)
         do {
             _ = try await right.prepare(try ImageName("\(registry.host)/team/missing:1"))
             Issue.record("a pull of a missing image succeeded")
@@ -88,8 +93,7 @@ struct RegistryTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let (registry, config) = try await Self.registryWithImage(in: directory)
         defer { Task { await registry.stop() } }
-        let store = ImageStore(directory: directory.appendingPathComponent("store"),
-                               registry: RegistryConfiguration(dockerConfig: try registry.dockerConfig(in: directory)))
+        let store = try Self.store(pulling: registry, in: directory)
         let name = try ImageName("\(registry.host)/team/app:1")
         let roots = try await withThrowingTaskGroup(of: URL.self) { group in
             for _ in 0..<6 { group.addTask { try await store.prepare(name).rootfs } }

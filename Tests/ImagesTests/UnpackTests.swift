@@ -1,5 +1,6 @@
 import Foundation
 @testable import Images
+import ImagesTesting
 import Testing
 import Sandbox
 import WardenCore

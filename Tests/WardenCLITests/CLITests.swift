@@ -18,12 +18,14 @@ struct CLITests {
         var stderr: String
     }
 
-    /// Runs warden with the arguments, feeding `input` on stdin, from the repository root.
+    /// Runs warden with the arguments, feeding `input` on stdin, from the repository root, with
+    /// `environment` added to the test's own.
     @discardableResult
-    static func warden(_ arguments: [String], input: String = "") throws -> Outcome {
+    static func warden(_ arguments: [String], input: String = "", environment: [String: String] = [:]) throws -> Outcome {
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         process.currentDirectoryURL = root
         // Output goes to files, so neither stream can fill a pipe while the other is read.
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("warden-cli-out-\(UUID().uuidString)")

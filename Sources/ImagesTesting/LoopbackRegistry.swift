@@ -1,5 +1,5 @@
 import Foundation
-@testable import Images
+import Images
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -8,32 +8,39 @@ import Synchronization
 /// A container registry on 127.0.0.1 speaking the parts of the OCI distribution API a pull
 /// uses: `/v2/<name>/manifests/<reference>` and `/v2/<name>/blobs/<digest>`, behind bearer-token
 /// authentication (`/token`, which wants basic credentials), like Docker Hub's.
-final class LoopbackRegistry: Sendable {
-    struct Image {
-        var repository: String
-        var tag: String
+public final class LoopbackRegistry: Sendable {
+    public struct Image: Sendable {
+        public var repository: String
+        public var tag: String
         /// The amd64 manifest, served inside a manifest list that also names an arm64 one.
-        var manifest: Data
-        var blobs: [Digest: Data]
+        public var manifest: Data
+        public var blobs: [Digest: Data]
+
+        public init(repository: String, tag: String, manifest: Data, blobs: [Digest: Data]) {
+            self.repository = repository
+            self.tag = tag
+            self.manifest = manifest
+            self.blobs = blobs
+        }
     }
 
-    let credentials: (user: String, password: String)
+    public let credentials: (user: String, password: String)
     private let token = "token-\(UUID().uuidString)"
     private let images: Mutex<[Image]> = Mutex([])
     /// Paths requested, in order (counted to show that concurrent pulls download once).
-    let requests = Mutex<[String]>([])
+    public let requests = Mutex<[String]>([])
     private let channel: Mutex<(any Channel)?> = Mutex(nil)
 
     init(credentials: (String, String) = ("puller", "s3cret")) {
         self.credentials = credentials
     }
 
-    var port: Int { channel.withLock { $0?.localAddress?.port ?? 0 } }
-    var host: String { "127.0.0.1:\(port)" }
+    public var port: Int { channel.withLock { $0?.localAddress?.port ?? 0 } }
+    public var host: String { "127.0.0.1:\(port)" }
 
-    func add(_ image: Image) { images.withLock { $0.append(image) } }
+    public func add(_ image: Image) { images.withLock { $0.append(image) } }
 
-    static func start() async throws -> LoopbackRegistry {
+    public static func start() async throws -> LoopbackRegistry {
         let registry = LoopbackRegistry()
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .childChannelInitializer { channel in
@@ -47,12 +54,12 @@ final class LoopbackRegistry: Sendable {
         return registry
     }
 
-    func stop() async {
+    public func stop() async {
         if let channel = channel.withLock({ $0 }) { try? await channel.close() }
     }
 
     /// Writes a docker config file holding the registry's credentials.
-    func dockerConfig(in directory: URL, password: String? = nil) throws -> URL {
+    public func dockerConfig(in directory: URL, password: String? = nil) throws -> URL {
         let auth = Data("\(credentials.user):\(password ?? credentials.password)".utf8).base64EncodedString()
         let file = directory.appendingPathComponent("docker-config-\(UUID().uuidString.prefix(6)).json")
         try JSONSerialization.data(withJSONObject: ["auths": [host: ["auth": auth]]]).write(to: file)
@@ -80,20 +87,20 @@ final class LoopbackRegistry: Sendable {
             return (.notFound, [], Data(#"{"errors":[{"code":"NAME_UNKNOWN"}]}"#.utf8))
         }
         let manifestDigest = Digest.of(image.manifest)
-        let list = try! JSONSerialization.data(withJSONObject: [
-            "schemaVersion": 2, "mediaType": MediaType.dockerList,
+        let list = (try? JSONSerialization.data(withJSONObject: [
+            "schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json",
             "manifests": [
-                ["mediaType": MediaType.ociManifest, "digest": "sha256:" + String(repeating: "a", count: 64), "size": 10,
+                ["mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:" + String(repeating: "a", count: 64), "size": 10,
                  "platform": ["architecture": "arm64", "os": "linux"]],
-                ["mediaType": MediaType.ociManifest, "digest": manifestDigest.description, "size": image.manifest.count,
+                ["mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifestDigest.description, "size": image.manifest.count,
                  "platform": ["architecture": "amd64", "os": "linux"]],
             ],
-        ] as [String: Any])
+        ] as [String: Any])) ?? Data()
         switch kind {
         case "manifests" where reference == image.tag:
-            return (.ok, [("Content-Type", MediaType.dockerList)], list)
+            return (.ok, [("Content-Type", "application/vnd.docker.distribution.manifest.list.v2+json")], list)
         case "manifests" where reference == manifestDigest.description:
-            return (.ok, [("Content-Type", MediaType.ociManifest)], image.manifest)
+            return (.ok, [("Content-Type", "application/vnd.oci.image.manifest.v1+json")], image.manifest)
         case "blobs":
             guard let digest = try? Digest(reference), let blob = image.blobs[digest] else { return (.notFound, [], Data()) }
             return (.ok, [("Content-Type", "application/octet-stream")], blob)
