@@ -148,6 +148,10 @@ let package = Package(
             linkerSettings: [.unsafeFlags(["-static-stdlib"], .when(configuration: .release))]
         ),
         // The thin command line over the libraries.
+        // Release builds link with lld and packed relative relocations (DT_RELR, glibc 2.36+): the
+        // binary stays position-independent, but its 130,000 relocations no longer take a 3 MB
+        // table that every process reads, and lld's layout touches fewer pages. One solve peaks
+        // 8 MB lower (see the README's footprint row).
         .executableTarget(
             name: "warden",
             dependencies: [
@@ -155,6 +159,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            linkerSettings: [.unsafeFlags(["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"], .when(configuration: .release))],
             plugins: ["BuildInfo"]
         ),
         // Writes the git commit into the `warden` executable before each build (`--version`).
