@@ -36,6 +36,10 @@ final class HelperProcess {
         var specification = [UInt8]()
         for token in tokens { specification += Array(token.utf8) + [0] }
 
+        // Every descriptor given to the helper is numbered above its fds 0-6 first: the spawn
+        // dup2s them into 0-6 one after another, and a source numbered like an earlier target
+        // would hand the helper whatever that dup2 just put there (a harness started with few
+        // descriptors open got the status pipe as the shell's socket, and hung).
         var pipes = [Int32](repeating: -1, count: 12)
         defer { for fd in pipes where fd >= 0 { close(fd) } }
         for index in stride(from: 0, to: 12, by: 2) {
@@ -43,9 +47,11 @@ final class HelperProcess {
             guard cjail_pipe_cloexec(&pair) == 0 else {
                 throw WardenError("jail.start", "cannot create pipes: \(String(cString: strerror(errno)))")
             }
-            pipes[index] = pair[0]
-            pipes[index + 1] = pair[1]
+            pipes[index] = try aboveHelperDescriptors(pair[0], closing: true)
+            pipes[index + 1] = try aboveHelperDescriptors(pair[1], closing: true)
         }
+        let passedCopy = try passedDescriptor.map { try aboveHelperDescriptors($0, closing: false) }
+        defer { if let passedCopy, passedCopy != passedDescriptor { close(passedCopy) } }
         let (specRead, specWrite) = (pipes[0], pipes[1])
         let (statusRead, statusWrite) = (pipes[2], pipes[3])
         let (stdinRead, stdinWrite) = (pipes[4], pipes[5])
@@ -68,8 +74,8 @@ final class HelperProcess {
         for (source, target) in [(stdinRead, 0), (stdoutWrite, 1), (stderrWrite, 2), (specRead, 3), (statusWrite, 4), (lifelineRead, 5)] {
             posix_spawn_file_actions_adddup2(&actions, source, Int32(target))
         }
-        if let passedDescriptor { posix_spawn_file_actions_adddup2(&actions, passedDescriptor, 6) }
-        cjail_spawn_file_actions_addclosefrom(&actions, passedDescriptor == nil ? 6 : 7)
+        if let passedCopy { posix_spawn_file_actions_adddup2(&actions, passedCopy, 6) }
+        cjail_spawn_file_actions_addclosefrom(&actions, passedCopy == nil ? 6 : 7)
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -178,6 +184,17 @@ final class HelperProcess {
 private let ignoreSigpipe: Void = {
     signal(SIGPIPE, SIG_IGN)
 }()
+
+/// `fd` itself when it is numbered above the helper's descriptors 0-6, else a close-on-exec
+/// copy that is (closing `fd` when asked).
+private func aboveHelperDescriptors(_ fd: Int32, closing: Bool) throws -> Int32 {
+    guard fd <= 6 else { return fd }
+    let copy = fcntl(fd, F_DUPFD_CLOEXEC, 7)
+    let code = errno
+    if closing { close(fd) }
+    guard copy >= 0 else { throw WardenError("jail.start", "cannot renumber a descriptor: \(String(cString: strerror(code)))") }
+    return copy
+}
 
 /// Reads a blocking descriptor until EOF.
 func readToEnd(_ fd: Int32) -> [UInt8] {

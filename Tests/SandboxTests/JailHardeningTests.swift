@@ -25,6 +25,36 @@ struct JailHardeningTests {
         return !stat[close...].hasPrefix(") Z")
     }
 
+    /// A harness started with few descriptors open gets pipes and sockets numbered 0-6, the
+    /// numbers the spawn dup2s the helper's descriptors into one after another.
+    @Test("a descriptor numbered like one of the helper's own reaches the jail intact")
+    func lowNumberedDescriptorsAreRenumbered() throws {
+        let checkout = try TempCheckout()
+        defer { checkout.cleanup() }
+        let configuration = try JailConfiguration(profile: try loadProfile("agent"), checkout: checkout.path)
+        var pair: [Int32] = [-1, -1]
+        #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &pair) == 0)
+        defer { close(pair[0]) }
+        // Lend the socket the number 0 (this process reads nothing from stdin) for the start.
+        let savedStdin = dup(0)
+        #expect(dup2(pair[1], 0) == 0)
+        close(pair[1])
+        let helper: HelperProcess
+        do {
+            defer {
+                dup2(savedStdin, 0)
+                close(savedStdin)
+            }
+            helper = try HelperProcess.start(configuration, arguments: ["/bin/sh", "-c", "echo through-fd-3 >&3"], workingDirectory: nil, passing: 0)
+        }
+        defer { helper.terminate() }
+        var ready = pollfd(fd: pair[0], events: Int16(POLLIN), revents: 0)
+        #expect(poll(&ready, 1, 10_000) == 1, "nothing arrived on the passed socket")
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let count = read(pair[0], &buffer, buffer.count)
+        #expect(String(decoding: buffer.prefix(max(0, count)), as: UTF8.self) == "through-fd-3\n")
+    }
+
     @Test("memory is capped for the whole jail: processes that together pass the limit are killed, and the model is told")
     func memoryPerJail() throws {
         let checkout = try TempCheckout()
