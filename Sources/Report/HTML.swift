@@ -57,14 +57,21 @@ public enum HTML {
         text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map { Substring($0) }
     }
 
-    /// Where `text`'s newline bytes are, in order.
+    /// Where `text`'s newline bytes are, in order (found with memchr: a byte loop over the
+    /// UTF-8 view was a twentieth of a report).
     static func newlineIndices(_ text: String) -> [String.Index] {
+        var text = text
         let utf8 = text.utf8
-        var offsets: [Int] = []
-        var offset = 0
-        for byte in utf8 {
-            if byte == UInt8(ascii: "\n") { offsets.append(offset) }
-            offset += 1
+        let offsets = text.withUTF8 { bytes -> [Int] in
+            guard let base = bytes.baseAddress else { return [] }
+            var offsets: [Int] = []
+            var start = 0
+            while start < bytes.count, let hit = memchr(base + start, 0x0a, bytes.count - start) {
+                let offset = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+                offsets.append(offset)
+                start = offset + 1
+            }
+            return offsets
         }
         return offsets.map { utf8.index(utf8.startIndex, offsetBy: $0) }
     }
