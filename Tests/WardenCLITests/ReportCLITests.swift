@@ -202,7 +202,10 @@ struct ReportCLITests {
             return step
         }
         var command = template["command"] as? [String: Any] ?? ["timedOut": false]
-        command["combined"] = ["head": hostile("xss-output") + "\nbad INVALID_UTF8 bytes", "tail": "", "totalBytes": 10, "droppedBytes": 0]
+        // Escapes of every kind in the output, which the viewer unescapes itself (UNICODE_ESCAPES
+        // becomes `\u00e9\ud83d\ude00` in the file).
+        command["combined"] = ["head": hostile("xss-output") + "\nbad INVALID_UTF8 bytes\n\ttab \"quoted\" back\\slash /slash UNICODE_ESCAPES",
+                               "tail": "the tail", "totalBytes": 100, "droppedBytes": 5]
         let steps = [
             step(1) {
                 $0["reasoning"] = hostile("xss-reasoning")
@@ -224,6 +227,14 @@ struct ReportCLITests {
                 $0["action"] = nil
                 $0["formatError"] = hostile("xss-format-error")
             },
+            // 100 lines: the first and last 15 shown, the 70 between folded; payloads in each part.
+            step(5) {
+                $0["command"] = nil
+                $0["toolOutput"] = (1...100).map { line in
+                    "line \(line)" + (line == 2 ? hostile("xss-folded-head") : line == 50 ? hostile("xss-folded-middle")
+                        : line == 99 ? hostile("xss-folded-tail") : "")
+                }.joined(separator: "\n")
+            },
         ]
         var final = try #require(records.last)
         final["detail"] = hostile("xss-detail")
@@ -241,6 +252,7 @@ struct ReportCLITests {
         var bytes = Data(text.utf8)
         let marker = Data("INVALID_UTF8".utf8)
         while let range = bytes.range(of: marker) { bytes.replaceSubrange(range, with: [0xff, 0xfe, 0xc3]) }
+        while let range = bytes.range(of: Data("UNICODE_ESCAPES".utf8)) { bytes.replaceSubrange(range, with: Data(#"\u00e9\ud83d\ude00"#.utf8)) }
         let trajectory = run.appendingPathComponent("trajectories/hostile/1.jsonl")
         try FileManager.default.createDirectory(at: trajectory.deletingLastPathComponent(), withIntermediateDirectories: true)
         try bytes.write(to: trajectory)
@@ -271,8 +283,13 @@ struct ReportCLITests {
         // Every hostile field was rendered (as text) somewhere.
         let missing = names.filter { !rendered.contains($0) }
         #expect(missing.isEmpty, "not shown: \(missing)")
-        #expect(rendered.contains("bad \u{FFFD}\u{FFFD}\u{FFFD} bytes"))
-        #expect(rendered.contains("unreadable lines: 7"))
+        #expect(rendered.contains("bad \u{FFFD}\u{FFFD}\u{FFFD} bytes\n\ttab \"quoted\" back\\slash /slash é😀\n[... 5 bytes elided ...]\nthe tail"))
+        #expect(rendered.contains("unreadable lines: 8"))
+        let viewerDOM = try Browser.dom(viewer)
+        let folded = try #require(viewerDOM.firstMatch(of: /<pre class="output">(line 1\n[^<]*)<\/pre><details><summary>70 more lines<\/summary><pre class="output">([^<]*)<\/pre><\/details><pre class="output">([^<]*)<\/pre>/))
+        #expect(folded.1.hasSuffix("\nline 15") && folded.1.contains("xss-folded-head") && !folded.1.contains("line 16"))
+        #expect(folded.2.hasPrefix("line 16\n") && folded.2.hasSuffix("\nline 85") && folded.2.contains("xss-folded-middle"))
+        #expect(folded.3.hasPrefix("line 86\n") && folded.3.hasSuffix("\nline 100") && folded.3.contains("xss-folded-tail"))
         let png = try Browser.screenshot(viewer, name: "report-hostile", scratch: root, height: 2400)
         #expect(FileManager.default.fileExists(atPath: png.path))
     }
