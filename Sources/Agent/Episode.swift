@@ -371,9 +371,10 @@ public actor Episode {
         var snapshot: WorkspaceSnapshot?
         var trackingError: String?
         do { snapshot = try tracker.snapshot() } catch {
-            trackingError = (error as? WardenError)?.message ?? "\(error)"
+            let cause = (error as? WardenError)?.message ?? "\(error)"
+            trackingError = cause
             spec.logger.warning("cannot record the checkout's changes", metadata: ["step": "\(index)", "error": "\(error)"])
-            outcome.body += "\n\n" + FileTools.untrackable(trackingError ?? "")
+            outcome.body += "\n\n" + FileTools.untrackable(cause)
         }
 
         // The observation with the budget, and the step record.

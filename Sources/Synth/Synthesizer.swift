@@ -146,7 +146,7 @@ public struct Synthesizer: Sendable {
             mutations += try await pool.with { try await mutator.mutations(of: files, checkout: $0.checkout, shell: $0.shell) }
         }
         guard !mutations.isEmpty else { throw SynthRefusal(description: "\(source.name) has no source files Warden can mutate (Python, JavaScript, Rust)") }
-        var generator = SeededGenerator(seed: configuration.seed)
+        var generator = SplitMix64(seed: configuration.seed)  // the same shuffle for the same seed on every machine
         mutations.shuffle(using: &generator)
         mutations = Self.interleavedByKind(mutations)
 
@@ -454,15 +454,3 @@ actor CandidateQueue {
     func next() -> [Mutation]? { remaining.popFirst() }
 }
 
-/// SplitMix64: the same shuffle for the same seed on every machine.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
