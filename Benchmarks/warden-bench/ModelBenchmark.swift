@@ -22,17 +22,30 @@ func runModelBenchmarks(rounds: Int = 15) async throws {
             guard let a, let b, a.content == b.content, a.completionTokens == b.completionTokens, a.model == b.model else {
                 throw WardenError("bench.model", "the streamed and non-streamed replies differ")
             }
-            let connectionsBefore = server.connections
-            let (streamed, plain) = try await alternatingLatencies(streamedClient, plainClient, rounds: rounds)
+            let (streamed, plain, connections) = try await alternatingLatencies(streamedClient, plainClient, rounds: rounds, server: server)
             let s = percentile(streamed, 0.5), p = percentile(plain, 0.5)
             print("model: 20-call episodes on loopback, \(streamed.count) calls each way, \(pieces.count + 4) events per streamed reply:")
             print("model:   not streamed median \(formatted(p)) ms, p95 \(formatted(percentile(plain, 0.95))) ms")
             print("model:   streamed     median \(formatted(s)) ms, p95 \(formatted(percentile(streamed, 0.95))) ms")
             print("model:   streaming adds \(formatted(s - p)) ms per call at the median, ratio \(formatted(s / p, digits: 2)) "
-                + "(target: <= 0.2 ms); \(server.connections - connectionsBefore) new connections in the timed calls")
+                + "(target: <= 0.2 ms); new connections in the timed calls: \(connections.streamed) streamed, \(connections.plain) not")
         }
     }
     try await pacedModelBenchmark(pieces: pieces)
+}
+
+/// The benchmark's calls in one mode only, 200 episodes of 20, for a profiler to compare the
+/// modes: `perf record warden-bench model-streamed`, then `model-plain`.
+func profileModelCalls(streaming: Bool) async throws {
+    let server = try CannedChatServer(pieces: benchReplyTokens())
+    defer { server.stop() }
+    var configuration = OpenAIClient.Configuration(baseURL: "http://127.0.0.1:\(server.port)/v1", model: "bench-model")
+    configuration.stream = streaming
+    try await OpenAIClient.withClient(configuration) { client in
+        var latencies: [Double] = []
+        for _ in 0..<200 { latencies += try await episode(client, calls: 20).map(\.latencyMs) }
+        print("model: \(streaming ? "streamed" : "not streamed") median \(formatted(percentile(latencies, 0.5))) ms over \(latencies.count) calls")
+    }
 }
 
 /// The same calls against a server that generates: an event every 500 µs (2,000 tokens/s, far
@@ -49,7 +62,7 @@ private func pacedModelBenchmark(pieces: [String], rounds: Int = 4) async throws
         try await OpenAIClient.withClient(unstreamed) { plainClient in
             _ = try await episode(streamedClient, calls: 2)
             _ = try await episode(plainClient, calls: 2)
-            let (streamed, plain) = try await alternatingLatencies(streamedClient, plainClient, rounds: rounds)
+            let (streamed, plain, _) = try await alternatingLatencies(streamedClient, plainClient, rounds: rounds, server: server)
             let s = percentile(streamed, 0.5), p = percentile(plain, 0.5)
             print("model: paced server (an event every \(gap) µs, \(pieces.count + 4) events), \(streamed.count) calls each way: "
                 + "not streamed \(formatted(p)) ms, streamed \(formatted(s)) ms median; streaming adds \(formatted(s - p)) ms per call")
@@ -57,21 +70,26 @@ private func pacedModelBenchmark(pieces: [String], rounds: Int = 4) async throws
     }
 }
 
-/// Per-call latencies of `rounds` 20-call episodes each way; the two modes alternate round by
-/// round so drift hits both alike.
-private func alternatingLatencies(_ streamedClient: OpenAIClient, _ plainClient: OpenAIClient,
-                                  rounds: Int) async throws -> (streamed: [Double], plain: [Double]) {
-    var streamed: [Double] = [], plain: [Double] = []
+/// Per-call latencies of `rounds` 20-call episodes each way, and the connections each way
+/// opened (a kept-alive client opens none once warm); the two modes alternate round by round
+/// so drift hits both alike.
+private func alternatingLatencies(_ streamedClient: OpenAIClient, _ plainClient: OpenAIClient, rounds: Int,
+                                  server: CannedChatServer) async throws
+    -> (streamed: [Double], plain: [Double], connections: (streamed: Int, plain: Int)) {
+    var streamed: [Double] = [], plain: [Double] = [], connections = (streamed: 0, plain: 0)
     for round in 0..<rounds {
-        if round % 2 == 0 {
-            streamed += try await episode(streamedClient, calls: 20).map(\.latencyMs)
-            plain += try await episode(plainClient, calls: 20).map(\.latencyMs)
-        } else {
-            plain += try await episode(plainClient, calls: 20).map(\.latencyMs)
-            streamed += try await episode(streamedClient, calls: 20).map(\.latencyMs)
+        for streaming in round % 2 == 0 ? [true, false] : [false, true] {
+            let before = server.connections
+            if streaming {
+                streamed += try await episode(streamedClient, calls: 20).map(\.latencyMs)
+                connections.streamed += server.connections - before
+            } else {
+                plain += try await episode(plainClient, calls: 20).map(\.latencyMs)
+                connections.plain += server.connections - before
+            }
         }
     }
-    return (streamed, plain)
+    return (streamed, plain, connections)
 }
 
 /// One episode's calls; the conversation grows as the agent loop grows it.

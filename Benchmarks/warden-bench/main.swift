@@ -13,6 +13,9 @@ do {
     if wanted("agent") { try await runAgentBenchmarks() }
     if wanted("scoring") { try await runScoringBenchmarks() }
     if wanted("model") { try await runModelBenchmarks() }
+    // Not part of the default run: one mode alone, long enough for `perf record`.
+    if chosen.contains("model-streamed") { try await profileModelCalls(streaming: true) }
+    if chosen.contains("model-plain") { try await profileModelCalls(streaming: false) }
     if wanted("fork") { try await runForkBenchmarks() }
     if wanted("serve") { try await runServerBenchmarks() }
     if wanted("throughput") { try await runThroughputBenchmarks(episodes: 48, concurrency: 16) }

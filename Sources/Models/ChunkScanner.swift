@@ -43,19 +43,92 @@ struct StreamChunk: Equatable {
 struct ChunkScanner {
     /// Scratch space for unescaping, reused across strings and chunks.
     private var scratch: [UInt8] = []
+    /// The last chunk read in full whose only text is one delta string, to read its successors
+    /// by that string alone.
+    private var envelope: Envelope?
+    /// How many chunks were read by their envelope (the tests check the fast path is taken).
+    private(set) var envelopeReads = 0
+
+    /// A chunk split around its one delta text (content or reasoning). Servers repeat the same
+    /// envelope for every token, so a chunk whose bytes before and after a string literal equal
+    /// this one's says the same in everything but that text: a JSON string is one
+    /// self-delimiting token, and whatever else the bytes say has been read (and checked) once.
+    private struct Envelope {
+        var bytes: [UInt8]
+        /// The text's string literal, quotes included.
+        var text: Range<Int>
+        var field: DeltaTextField
+        var chunk: StreamChunk
+    }
 
     /// The chunk in `bytes`, or nil when the fallback decoder must decide.
     mutating func scan(_ bytes: UnsafeRawBufferPointer) -> StreamChunk? {
         guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return nil }
-        var reader = Reader(base: base, count: bytes.count, scratch: scratch)
-        defer { scratch = reader.scratch }
+        if let chunk = scanInEnvelope(base, count: bytes.count) { return chunk }
+        // The scratch buffer moves into the reader and back, so it is never shared (a shared
+        // one would be copied at its first write).
+        var reader = Reader(base: base, count: bytes.count, scratch: [])
+        swap(&reader.scratch, &scratch)
+        defer { swap(&reader.scratch, &scratch) }
         do throws(Unrecognised) {
             let chunk = try reader.chunk()
             reader.skipWhitespace()
             guard reader.atEnd else { return nil }
+            remember(chunk, base: base, count: bytes.count, text: reader.deltaText, texts: reader.deltaTexts)
             return chunk
         } catch {
             return nil
+        }
+    }
+
+    /// The chunk read as the last envelope with a new text, when `bytes` fit it exactly.
+    private mutating func scanInEnvelope(_ base: UnsafePointer<UInt8>, count: Int) -> StreamChunk? {
+        guard let envelope else { return nil }
+        let prefix = envelope.text.lowerBound, suffix = envelope.bytes.count - envelope.text.upperBound
+        guard count >= prefix + suffix + 2 else { return nil }
+        let same = envelope.bytes.withUnsafeBufferPointer { known -> Bool in
+            guard let knownBase = known.baseAddress else { return false }
+            return memcmp(base, knownBase, prefix) == 0
+                && memcmp(base + (count - suffix), knownBase + envelope.text.upperBound, suffix) == 0
+        }
+        guard same else { return nil }
+        // The string must end exactly where the known suffix begins.
+        var reader = Reader(base: base, count: count - suffix, scratch: [])
+        reader.position = prefix
+        swap(&reader.scratch, &scratch)
+        defer { swap(&reader.scratch, &scratch) }
+        guard let text = try? reader.string(), reader.atEnd else { return nil }
+        var chunk = envelope.chunk
+        chunk.choices[0][keyPath: envelope.field.keyPath] = text
+        envelopeReads += 1
+        return chunk
+    }
+
+    /// Keeps `chunk` as the envelope when its one delta text belongs to its one choice and
+    /// nothing else in it varies from token to token (logprobs and token ids do).
+    private mutating func remember(_ chunk: StreamChunk, base: UnsafePointer<UInt8>, count: Int,
+                                   text: (range: Range<Int>, field: DeltaTextField)?, texts: Int) {
+        guard texts == 1, let text, chunk.choices.count == 1, chunk.promptTokenIDs == nil,
+              chunk.choices[0][keyPath: text.field.keyPath] != nil,
+              chunk.choices[0].logprobs == nil, chunk.choices[0].tokenIDs == nil
+        else {
+            envelope = nil
+            return
+        }
+        envelope = Envelope(bytes: Array(UnsafeBufferPointer(start: base, count: count)), text: text.range,
+                            field: text.field, chunk: chunk)
+    }
+}
+
+/// The delta fields that carry a token's text.
+enum DeltaTextField {
+    case content, reasoningContent, reasoning
+
+    var keyPath: WritableKeyPath<StreamChunk.Choice, String?> {
+        switch self {
+        case .content: \.content
+        case .reasoningContent: \.reasoningContent
+        case .reasoning: \.reasoning
         }
     }
 }
@@ -67,6 +140,9 @@ private struct Reader {
     let count: Int
     var scratch: [UInt8]
     var position = 0
+    /// The last delta text read (its string literal, quotes included) and how many were read.
+    var deltaText: (range: Range<Int>, field: DeltaTextField)?
+    var deltaTexts = 0
 
     init(base: UnsafePointer<UInt8>, count: Int, scratch: [UInt8]) {
         self.base = base
@@ -170,13 +246,13 @@ private struct Reader {
             switch key {
             case .content:
                 try seen.insert(0)
-                choice.content = try reader.optionalString()
+                choice.content = try reader.optionalDeltaText(.content)
             case .reasoningContent:
                 try seen.insert(1)
-                choice.reasoningContent = try reader.optionalString()
+                choice.reasoningContent = try reader.optionalDeltaText(.reasoningContent)
             case .reasoning:
                 try seen.insert(2)
-                choice.reasoning = try reader.optionalString()
+                choice.reasoning = try reader.optionalDeltaText(.reasoning)
             case .toolCalls:
                 try seen.insert(3)
                 if try reader.null() { return }
@@ -374,6 +450,17 @@ private struct Reader {
         return try string()
     }
 
+    /// A delta's text or null, noting where a string literal lay.
+    private mutating func optionalDeltaText(_ field: DeltaTextField) throws(Unrecognised) -> String? {
+        if try null() { return nil }
+        skipWhitespace()
+        let start = position
+        let text = try string()
+        deltaTexts += 1
+        deltaText = (start..<position, field)
+        return text
+    }
+
     private mutating func optionalInt() throws(Unrecognised) -> Int? {
         if try null() { return nil }
         return try int()
@@ -460,7 +547,7 @@ private struct Reader {
 
     /// A string value, unescaped. Invalid UTF-8, raw control characters and lone surrogates are
     /// refused (the fallback decides about them).
-    private mutating func string() throws(Unrecognised) -> String {
+    mutating func string() throws(Unrecognised) -> String {
         skipWhitespace()
         try expect(Self.quote)
         let start = position

@@ -52,10 +52,9 @@ public final class OpenAIClient: ModelClient {
         self.name = "openai:\(configuration.model)@\(host)" + (url.port.map { ":\($0)" } ?? "")
 
         var http = HTTPClient.Configuration()
-        http.timeout = .init(
-            connect: Self.timeAmount(configuration.connectTimeout),
-            read: Self.timeAmount(configuration.stallTimeout)
-        )
+        // No read timeout: the attempt's watchdog bounds the time between complete events (and
+        // a whole reply's wait). AsyncHTTPClient's would re-arm a timer for every body part.
+        http.timeout = .init(connect: Self.timeAmount(configuration.connectTimeout))
         // A redirected POST would drop its body or, worse, send the key elsewhere.
         http.redirectConfiguration = .disallow
         self.http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: http)
@@ -268,8 +267,7 @@ public final class OpenAIClient: ModelClient {
         private var isEventStream = false
         private var body = ByteBuffer()
         private var size = 0
-        private var parser = ServerSentEventParser()
-        private var assembler = ChatStreamAssembler()
+        private var stream = ChatEventStream()
         private var delivered = false
 
         init(streaming: Bool, maxResponseBytes: Int, lastEvent: LastEvent, promise: EventLoopPromise<Received>) {
@@ -303,26 +301,14 @@ public final class OpenAIClient: ModelClient {
                 body.writeBuffer(&part)
                 return task.eventLoop.makeSucceededVoidFuture()
             }
-            var completedEvent = false
-            var unreadable: OpenAIWire.InvalidResponse?
-            buffer.withUnsafeReadableBytes { bytes in
-                do throws(OpenAIWire.InvalidResponse) {
-                    try parser.feed(bytes) { _, data throws(OpenAIWire.InvalidResponse) in
-                        completedEvent = true
-                        guard !assembler.done else { return }
-                        try assembler.consume(data: data)
-                    }
-                } catch {
-                    unreadable = error
-                }
-            }
-            if completedEvent { lastEvent.mark() }
-            if let unreadable {
+            let fed = buffer.withUnsafeReadableBytes { bytes in stream.feed(bytes) }
+            if fed.completedEvent { lastEvent.mark() }
+            if let unreadable = fed.unreadable {
                 deliver(.success(.stream(.failure(unreadable))))
                 // The rest of this body is of no use, nor is its connection.
                 task.cancel()
-            } else if assembler.done {
-                deliver(.success(.stream(Result { () throws(OpenAIWire.InvalidResponse) in try assembler.response() })))
+            } else if stream.done {
+                deliver(.success(.stream(Result { () throws(OpenAIWire.InvalidResponse) in try stream.response() })))
             }
             return task.eventLoop.makeSucceededVoidFuture()
         }
@@ -333,7 +319,7 @@ public final class OpenAIClient: ModelClient {
 
         func didFinishRequest(task: HTTPClient.Task<Void>) throws {
             if isEventStream {
-                deliver(.success(.stream(Result { () throws(OpenAIWire.InvalidResponse) in try assembler.response() })))
+                deliver(.success(.stream(Result { () throws(OpenAIWire.InvalidResponse) in try stream.response() })))
             } else {
                 deliver(.success(.whole(Reply(status: status, headers: headers, body: Data(body.readableBytesView)))))
             }

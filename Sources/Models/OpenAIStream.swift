@@ -1,6 +1,38 @@
 import Foundation
 import WardenCore
 
+/// A streamed chat completion's body, fed as it arrives: events split by
+/// ``ServerSentEventParser`` and assembled by ``ChatStreamAssembler``. One value, so a caller
+/// that keeps it in a class pays one exclusive access per body part rather than one per event.
+struct ChatEventStream {
+    private var parser = ServerSentEventParser()
+    private var assembler = ChatStreamAssembler()
+
+    /// Whether `[DONE]` arrived; later bytes are not read.
+    var done: Bool { assembler.done }
+
+    /// Consumes `bytes`: whether they completed an event (progress, for the stall timeout), and
+    /// the chunk that could not be read, if one could not.
+    mutating func feed(_ bytes: UnsafeRawBufferPointer) -> (completedEvent: Bool, unreadable: OpenAIWire.InvalidResponse?) {
+        var completedEvent = false
+        do throws(OpenAIWire.InvalidResponse) {
+            try parser.feed(bytes) { _, data throws(OpenAIWire.InvalidResponse) in
+                completedEvent = true
+                guard !assembler.done else { return }
+                try assembler.consume(data: data)
+            }
+        } catch {
+            return (completedEvent, error)
+        }
+        return (completedEvent, nil)
+    }
+
+    /// The assembled reply, or why the stream does not hold a complete one.
+    func response() throws(OpenAIWire.InvalidResponse) -> ModelResponse {
+        try assembler.response()
+    }
+}
+
 /// Builds one `ModelResponse` from the chunks of a streamed chat completion, field by field as
 /// ``OpenAIWire/parseResponse(_:)`` reads the non-streamed form: content and reasoning
 /// (`reasoning_content` or `reasoning`) concatenated, tool calls keyed by their `index` with the

@@ -57,8 +57,7 @@ struct ServerSentEventParser {
                     continue
                 }
             }
-            var end = index
-            while end < count, bytes[end] != Self.lf, bytes[end] != Self.cr { end += 1 }
+            let end = Self.lineEnd(bytes, from: index)
             if end == count {
                 line.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[index..<count]))
                 return
@@ -139,6 +138,16 @@ struct ServerSentEventParser {
         } else if Self.equals(field, "event") {
             name = String(decoding: value, as: UTF8.self)
         }
+    }
+
+    /// The offset of the first LF or CR at or after `start`, else `bytes.count`: two `memchr`
+    /// passes (CR only before the LF), far faster than a byte loop over a chunk's JSON.
+    private static func lineEnd(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int {
+        guard let base = bytes.baseAddress else { return bytes.count }
+        var end = bytes.count
+        if let found = memchr(base + start, Int32(lf), end - start) { end = base.distance(to: UnsafeRawPointer(found)) }
+        if end > start, let found = memchr(base + start, Int32(cr), end - start) { end = base.distance(to: UnsafeRawPointer(found)) }
+        return end
     }
 
     /// Whether `field` is `name`, byte for byte (the generic `elementsEqual` was a hot spot).

@@ -105,6 +105,33 @@ struct ChunkScannerTests {
         #expect(damagedAnswered > 0)
     }
 
+    /// One scanner reads a stream: chunks that repeat an envelope around a new text are read by
+    /// that text alone, and whatever stands where the text stood (several tokens, a broken or
+    /// unterminated string, another value) reads as the reference reads it, or goes to it.
+    @Test func repeatedEnvelopesAgreeWithTheReference() {
+        var random = SeededRandom(seed: 20261206)
+        var scanner = ChunkScanner()
+        let hostile = [#""a","content":"b""#, #""a" "#, #" "a""#, #""abc\""#, #""x"}"#, "null", "42", #""\u00e9\ud83d\ude00""#,
+                       #""\ud83d""#, "\"a\u{01}\"", #""""#, #""a"],"x":["#, #""é中""#, #""a"}]}"#, #""a\"#]
+        var compared = 0
+        for _ in 0..<400 {
+            let field = [#""content""#, #""reasoning_content""#, #""reasoning""#][random.next(3)]
+            let envelope = chunk(delta: "{\(field): @@}", extraChoice: random.next(2) == 0 ? "" : #", "stop_reason": null"#)
+            for step in 0..<(1 + random.next(8)) {
+                let isHostile = step > 0 && random.next(3) == 0
+                let text = envelope.replacingOccurrences(of: "@@", with: isHostile ? hostile[random.next(hostile.count)] : randomString(&random))
+                let fast = Array(text.utf8).withUnsafeBytes { scanner.scan($0) }
+                if !isHostile { #expect(fast != nil, "the scanner should read \(text)") }
+                if let fast {
+                    compared += 1
+                    #expect(fast == reference(text), "\(text)")
+                }
+            }
+        }
+        #expect(compared > 1000)
+        #expect(scanner.envelopeReads > 500, "the envelope path was taken \(scanner.envelopeReads) times")
+    }
+
     // MARK: - Generating chunks
 
     private func randomChunk(_ random: inout SeededRandom) -> String {
