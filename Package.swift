@@ -9,6 +9,9 @@ import PackageDescription
 /// swift-prometheus -> WardenMetrics. SwiftNIO appears directly only in tests and test support
 /// (loopback HTTP servers for the model client and for image registries).
 
+/// Where this manifest lives: the linker reads `scripts/warden.order` from here.
+let packageDirectory = String(#filePath.dropLast("/Package.swift".count))
+
 /// What the loopback HTTP servers of the tests are built from.
 let loopbackHTTPServer: [Target.Dependency] = [
     .product(name: "NIOCore", package: "swift-nio"),
@@ -159,7 +162,11 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            linkerSettings: [.unsafeFlags(["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"], .when(configuration: .release))],
+            linkerSettings: [.unsafeFlags(["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
+                                           "-Xlinker", "--symbol-ordering-file=\(packageDirectory)/scripts/warden.order",
+                                           "-Xlinker", "--no-warn-symbol-ordering",
+                                           "-Xlinker", "--version-script=\(packageDirectory)/scripts/warden.exports"],
+                                          .when(configuration: .release))],
             plugins: ["BuildInfo"]
         ),
         // Writes the git commit into the `warden` executable before each build (`--version`).
