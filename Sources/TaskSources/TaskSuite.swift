@@ -93,6 +93,7 @@ enum TaskFields {
     static let known: Set<String> = [
         "instance_id", "repo", "base_commit", "patch", "test_patch", "problem_statement", "hints_text",
         "FAIL_TO_PASS", "PASS_TO_PASS", "test_cmd", "log_parser", "timeout_s", "setup", "image",
+        "environment",
     ]
 
     /// Builds a task from a row; throws a message naming the bad field.
@@ -144,12 +145,64 @@ enum TaskFields {
             }
             return known
         }
+        let image = try string("image")
+        let environment = try row["environment"].flatMap(environmentSpec)
+        if environment != nil, image != nil {
+            throw TaskFieldError("environment is for tasks without an image (the image brings its own environment); drop one of them")
+        }
         return TaskInstance(
             instanceID: id, problemStatement: problem, hintsText: try string("hints_text"), repo: try string("repo"),
             baseCommit: try string("base_commit"), goldPatch: try string("patch"), testPatch: try string("test_patch"),
             failToPass: try list("FAIL_TO_PASS"), passToPass: try list("PASS_TO_PASS"), testCommand: try string("test_cmd"),
-            logParser: logParser, timeoutSeconds: timeout, setup: setup, image: try string("image"),
-            extra: row.filter { !known.contains($0.key) })
+            logParser: logParser, timeoutSeconds: timeout, setup: setup, image: image,
+            environment: environment, extra: row.filter { !known.contains($0.key) })
+    }
+
+    /// The `environment` object: `python`, `requirements` (a list of lines or a file's path in
+    /// the repository), `editable`, `commands`.
+    static func environmentSpec(_ value: JSONValue) throws -> TaskEnvironmentSpec? {
+        if case .null = value { return nil }
+        guard case let .object(fields) = value else { throw TaskFieldError("environment must be an object") }
+        let allowed: Set<String> = ["python", "requirements", "editable", "commands"]
+        if let unknown = fields.keys.sorted().first(where: { !allowed.contains($0) }) {
+            throw TaskFieldError("environment.\(unknown) is unknown; expected \(allowed.sorted().joined(separator: ", "))")
+        }
+        func strings(_ key: String) throws -> [String] {
+            switch fields[key] {
+            case nil, .null?: return []
+            case let .array(items)?:
+                return try items.map {
+                    guard case let .string(item) = $0 else { throw TaskFieldError("environment.\(key) must list strings") }
+                    return item
+                }
+            default: throw TaskFieldError("environment.\(key) must be a list of strings")
+            }
+        }
+        var spec = TaskEnvironmentSpec(commands: try strings("commands"))
+        switch fields["python"] {
+        case nil, .null?: break
+        case let .string(version)? where !version.isEmpty && version.split(separator: ".", omittingEmptySubsequences: false)
+            .allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }):
+            spec.python = version
+        default: throw TaskFieldError("environment.python must be a version such as \"3.11\"")
+        }
+        switch fields["requirements"] {
+        case nil, .null?: break
+        case let .string(path)?:
+            let parts = path.split(separator: "/")
+            guard !path.hasPrefix("/"), !parts.isEmpty, !parts.contains(".."), parts.first != ".git" else {
+                throw TaskFieldError("environment.requirements \"\(path)\" must be a relative path inside the repository")
+            }
+            spec.requirementsFile = path
+        case .array?: spec.requirements = try strings("requirements")
+        default: throw TaskFieldError("environment.requirements must be a list of requirement lines or a file's path in the repository")
+        }
+        switch fields["editable"] {
+        case nil, .null?: break
+        case let .bool(editable)?: spec.editable = editable
+        default: throw TaskFieldError("environment.editable must be true or false")
+        }
+        return spec
     }
 }
 
