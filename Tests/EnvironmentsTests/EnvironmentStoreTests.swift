@@ -146,6 +146,52 @@ struct EnvironmentStoreTests {
         #expect(try fixture.storeEntries().count == 1)
     }
 
+    /// A package with an in-tree PEP 660 backend, so `pip install -e` needs no index: its
+    /// editable wheel is a `.pth` naming the directory it was built from.
+    static let editablePackage = [
+        "pyproject.toml": "[build-system]\nrequires = []\nbuild-backend = \"backend\"\nbackend-path = [\".\"]\n",
+        "backend.py": """
+            import os, zipfile
+            NAME = "envdemo-1.0"
+            def _wheel(directory, files):
+                path = os.path.join(directory, NAME + "-py3-none-any.whl")
+                with zipfile.ZipFile(path, "w") as wheel:
+                    files[NAME + ".dist-info/METADATA"] = "Metadata-Version: 2.1\\nName: envdemo\\nVersion: 1.0\\n"
+                    files[NAME + ".dist-info/WHEEL"] = "Wheel-Version: 1.0\\nGenerator: test\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n"
+                    files[NAME + ".dist-info/RECORD"] = "".join(name + ",,\\n" for name in files) + NAME + ".dist-info/RECORD,,\\n"
+                    for name, content in files.items():
+                        wheel.writestr(name, content)
+                return os.path.basename(path)
+            def build_editable(wheel_directory, config_settings=None, metadata_directory=None):
+                return _wheel(wheel_directory, {"envdemo.pth": os.getcwd() + "\\n"})
+            def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+                return _wheel(wheel_directory, {"envdemo/__init__.py": open("envdemo/__init__.py").read()})
+            def build_sdist(sdist_directory, config_settings=None):
+                raise NotImplementedError
+
+            """,
+        "envdemo/__init__.py": "VALUE = 1\n",
+    ]
+
+    @Test("An editable install follows each episode's own checkout", .timeLimit(.minutes(3)))
+    func editableInstall() async throws {
+        let fixture = try EnvironmentFixture(files: Self.editablePackage)
+        defer { fixture.remove() }
+        let task = fixture.task(TaskEnvironmentSpec(requirements: ["--no-index"], editable: true))
+        for (episodeNumber, value) in [(1, "2"), (2, "3")] {
+            var spec = EpisodeSpec(task: task, repository: fixture.source, configuration: AgentConfiguration(), profile: try profile("agent"),
+                                   workDirectory: fixture.root.appendingPathComponent("episode-\(episodeNumber)"), modelName: "test", wardenVersion: "test")
+            spec.environments = fixture.store
+            let episode = try await Episode.prepare(spec, trajectory: fixture.root.appendingPathComponent("trajectory-\(episodeNumber).jsonl"))
+            let seen = try await episode.environment.shell.run("""
+                cd / && python -c 'import envdemo; print(envdemo.VALUE)'
+                echo 'VALUE = \(value)' > /testbed/envdemo/__init__.py && python -c 'import envdemo; print(envdemo.VALUE)'
+                """)
+            _ = await episode.close()
+            #expect(seen.stdout.text == "1\n\(value)\n", "\(seen.stdout.text) \(seen.stderr.text)")
+        }
+    }
+
     @Test("A changed spec builds a new environment; the same spec does not", .timeLimit(.minutes(3)))
     func specChangeRebuilds() async throws {
         let fixture = try EnvironmentFixture()
