@@ -102,14 +102,10 @@ extension Duration {
 }
 
 extension UnpackedImage {
-    /// The image as a jail's root. Image jails run as root: an image whose `User` is someone
-    /// else still gets root, with a warning (its files are all the jail root's in the store).
-    public func jailImage(name: String, logger: Logger = Logger(label: "warden.images")) -> JailImage {
-        if let user = configuration.user, !user.isEmpty, !["root", "0", "0:0", "root:root"].contains(user) {
-            logger.warning("the image asks to run as \(user); Warden runs image jails as root", metadata: ["image": "\(name)"])
-        }
-        return JailImage(rootfs: rootfs.path, environment: configuration.environment,
-                         workingDirectory: configuration.workingDirectory, name: name)
+    /// The image as a jail's root, running as the image's `User` (see `jailUser`).
+    public func jailImage(name: String) throws -> JailImage {
+        JailImage(rootfs: rootfs.path, environment: configuration.environment, workingDirectory: configuration.workingDirectory,
+                  name: name, user: try jailUser())
     }
 }
 
@@ -124,12 +120,10 @@ public struct TaskImages: Sendable {
     /// The task's image, ready to be a jail's root; nil for a task without one.
     public func image(for task: TaskInstance) async throws -> JailImage? {
         guard let name = task.image else { return nil }
-        let image: UnpackedImage
         do {
-            image = try await store.prepare(try ImageName(name))
+            return try await store.prepare(try ImageName(name)).jailImage(name: name)
         } catch let error as WardenError {
             throw WardenError(error.code, "image \(name): \(error.message)", context: error.context ?? task.instanceID)
         }
-        return image.jailImage(name: name)
     }
 }

@@ -43,11 +43,31 @@ public struct JailImage: Sendable, Hashable {
     public var workingDirectory: String?
     /// A name for messages.
     public var name: String
+    /// The image's `User` as ids in the jail; nil runs as the jail's root.
+    public var user: JailUser?
 
-    public init(rootfs: String, environment: [String] = [], workingDirectory: String? = nil, name: String) {
+    public init(rootfs: String, environment: [String] = [], workingDirectory: String? = nil, name: String, user: JailUser? = nil) {
         self.rootfs = rootfs
         self.environment = environment
         self.workingDirectory = workingDirectory
+        self.name = name
+        self.user = user
+    }
+}
+
+/// Who an image jail's processes are inside the jail. The host ids stay the jail's identity
+/// (`JailIdentity`): the user namespace maps them to these instead of to 0, so the checkout,
+/// the writable layer and the image's files, all the jail identity's on the host, are this
+/// user's in the jail.
+public struct JailUser: Sendable, Hashable {
+    public var uid: UInt32
+    public var gid: UInt32
+    /// The name from the image's /etc/passwd (for `USER`), when it has one.
+    public var name: String?
+
+    public init(uid: UInt32, gid: UInt32, name: String? = nil) {
+        self.uid = uid
+        self.gid = gid
         self.name = name
     }
 }
@@ -248,6 +268,7 @@ public struct JailConfiguration: Sendable {
             "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": profile.home, "USER": "root",
             "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TERM": "dumb", "PAGER": "cat", "GIT_PAGER": "cat", "TMPDIR": "/tmp",
         ]
+        if let user = image.user { environment["USER"] = user.name ?? String(user.uid) }
         for entry in image.environment {
             guard let equals = entry.firstIndex(of: "="), equals != entry.startIndex else { continue }
             environment[String(entry[..<equals])] = String(entry[entry.index(after: equals)...])
@@ -262,6 +283,7 @@ public struct JailConfiguration: Sendable {
         var tokens = ["protocol", String(CJAIL_PROTOCOL_VERSION), "uid", String(geteuid()), "gid", String(getegid()), "net", profile.network.rawValue]
         let mapped = hostIdentity.uid != geteuid()
         if mapped { tokens += ["map-root", String(hostIdentity.uid), String(hostIdentity.gid)] }
+        if let user = image?.user { tokens += ["user", String(user.uid), String(user.gid)] }
         // Mapped, the checkout and writable binds appear owned by the jail's root.
         let idmap = mapped ? "-idmap" : ""
         var mounts: [(depth: Int, tokens: [String])] = []
