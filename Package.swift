@@ -79,7 +79,7 @@ let package = Package(
         // a registry on loopback (SwiftNIO).
         .target(
             name: "ImagesTesting",
-            dependencies: ["Images"] + loopbackHTTPServer
+            dependencies: ["Images", "Workspace"] + loopbackHTTPServer
         ),
         // The agent loop, action protocols, tools and trajectories.
         .target(
@@ -185,7 +185,7 @@ let package = Package(
         .testTarget(name: "WorkspaceTests", dependencies: ["Workspace"]),
         .testTarget(name: "EnvironmentsTests", dependencies: ["Environments", "Agent", "Scoring", "Tasks", "Sandbox", "Workspace", "WardenCore", "warden-jail"]),
         // Images the tests build themselves, and a registry on loopback.
-        .testTarget(name: "ImagesTests", dependencies: ["Images", "ImagesTesting", "Sandbox", "Agent", "Scoring", "Workspace", "warden-jail"]),
+        .testTarget(name: "ImagesTests", dependencies: ["Images", "ImagesTesting", "Sandbox", "Agent", "Scoring", "Workspace", "Tasks", "Runs", "warden-jail"]),
         .testTarget(
             name: "ModelsTests",
             dependencies: ["Models"] + loopbackHTTPServer

@@ -96,7 +96,7 @@ public struct EpisodeSpec: Sendable {
 extension EpisodeSpec {
     /// The checkout's path in the jail when it is not its host path.
     var jailCheckoutPath: String? {
-        checkoutMountPoint ?? image.map { $0.workingDirectory ?? "/testbed" }
+        checkoutMountPoint ?? image?.checkoutMountPoint
             ?? (task.environment == nil ? nil : TaskEnvironmentMount.checkoutMountPoint)
     }
 

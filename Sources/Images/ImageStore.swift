@@ -117,6 +117,11 @@ public struct TaskImages: Sendable {
         self.store = store
     }
 
+    /// The repository the image keeps for its task (see `ImageRepository`).
+    public func repository(in image: JailImage) async throws -> URL {
+        try await ImageRepository.repository(of: image, store: store)
+    }
+
     /// The task's image, ready to be a jail's root; nil for a task without one.
     public func image(for task: TaskInstance) async throws -> JailImage? {
         guard let name = task.image else { return nil }

@@ -46,6 +46,10 @@ public struct JailImage: Sendable, Hashable {
     /// The image's `User` as ids in the jail; nil runs as the jail's root.
     public var user: JailUser?
 
+    /// Where the task's checkout is bound: the image's `WorkingDir`, where SWE-bench images keep
+    /// the repository, else `/testbed`.
+    public var checkoutMountPoint: String { workingDirectory ?? "/testbed" }
+
     public init(rootfs: String, environment: [String] = [], workingDirectory: String? = nil, name: String, user: JailUser? = nil) {
         self.rootfs = rootfs
         self.environment = environment

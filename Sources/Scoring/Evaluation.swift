@@ -100,7 +100,7 @@ public struct Evaluator: Sendable {
     /// infrastructure the patch changed, however the patch spelled its file names.
     ///
     /// With an `image`, every jail runs in it on a fresh writable layer, the checkout bound at
-    /// `mountPoint` (the image's repository directory), under the profiles' `-image` variants.
+    /// `mountPoint` (by default the image's repository directory), under the profiles' `-image` variants.
     /// A task with an `environment` gets it read-only in every jail (built first if needed), its
     /// checkout at `TaskEnvironmentMount.checkoutMountPoint`.
     public func evaluate(_ task: TaskInstance, repository: URL, patch: String?, output: URL? = nil,
@@ -108,7 +108,7 @@ public struct Evaluator: Sendable {
         let clock = ContinuousClock()
         let started = clock.now
         let environment = try await self.environment(for: task, repository: repository)?.mount
-        let mountPoint = mountPoint ?? (environment == nil ? nil : TaskEnvironmentMount.checkoutMountPoint)
+        let mountPoint = mountPoint ?? image?.checkoutMountPoint ?? (environment == nil ? nil : TaskEnvironmentMount.checkoutMountPoint)
         let profile = image == nil ? self.profile : try self.profile.forImage()
         let setupProfile = image == nil || task.setup.isEmpty ? self.setupProfile : try self.setupProfile?.forImage()
         guard let base = task.baseCommit else {

@@ -24,6 +24,9 @@ public struct SuiteTask: Sendable {
     public var repository: URL
     /// Where the task can be loaded from again (recorded in trajectories for replay and fork).
     public var origin: TaskOrigin
+    /// The repository is the one the task's image keeps (its `/testbed`), found once the image
+    /// is unpacked (`ImageRepository`); `repository` is then only where `--repos` would have held it.
+    public var repositoryInImage = false
 }
 
 /// Tasks loaded from a suite directory or a SWE-bench file.
@@ -37,14 +40,16 @@ public struct TaskSuite: Sendable {
     /// suite (`Tasks/starter/warden__calcly-1`), or a SWE-bench `.jsonl`/`.json` file whose
     /// repositories are found in `repos` (`DIR/OWNER__NAME` or `DIR/OWNER/NAME`).
     /// Plain-file repositories are committed into `cache` with a fixed author and date.
-    public static func load(_ reference: String, repos: URL? = nil, cache: URL) throws -> TaskSuite {
+    /// A SWE-bench row whose repository `repos` lacks takes it from its image when it names one,
+    /// or from any row's when `imagesHoldRepositories` (an image template will name them).
+    public static func load(_ reference: String, repos: URL? = nil, cache: URL, imagesHoldRepositories: Bool = false) throws -> TaskSuite {
         let url = URL(fileURLWithPath: reference).standardizedFileURL
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
             throw WardenError("tasks.missing", "no suite, task directory or tasks file at \(reference)")
         }
         if !isDirectory.boolValue {
-            return try SWEBenchFile.load(url, repos: repos)
+            return try SWEBenchFile.load(url, repos: repos, imagesHoldRepositories: imagesHoldRepositories)
         }
         if FileManager.default.fileExists(atPath: url.appendingPathComponent("task.json").path) {
             var suite = try SuiteDirectory.load(url.deletingLastPathComponent(), only: url.lastPathComponent, cache: cache)
@@ -213,7 +218,7 @@ struct TaskFieldError: Error {
 
 /// A SWE-bench instances file: JSON lines, or one JSON list.
 enum SWEBenchFile {
-    static func load(_ url: URL, repos: URL?) throws -> TaskSuite {
+    static func load(_ url: URL, repos: URL?, imagesHoldRepositories: Bool) throws -> TaskSuite {
         let text: String
         do { text = try String(contentsOf: url, encoding: .utf8) } catch {
             throw WardenError("tasks.read", "cannot read the tasks file: \(error.localizedDescription)", context: url.path)
@@ -256,18 +261,25 @@ enum SWEBenchFile {
                 problem("repo must be OWNER/NAME", instance.instanceID)
                 continue
             }
-            guard let repos else {
+            let origin = TaskOrigin.suiteFile(path: url.path, instanceID: instance.instanceID, repos: repos?.path)
+            let candidates = repos.map { [$0.appendingPathComponent(name.replacingOccurrences(of: "/", with: "__")), $0.appendingPathComponent(name)] } ?? []
+            let found = candidates.first { FileManager.default.fileExists(atPath: $0.path) }
+            if found == nil, instance.image != nil || imagesHoldRepositories {
+                var task = SuiteTask(instance: instance, repository: candidates.first ?? URL(fileURLWithPath: "/\(name)"), origin: origin)
+                task.repositoryInImage = true
+                suite.tasks.append(task)
+                continue
+            }
+            guard repos != nil else {
                 problem("repository \(name) is needed: pass --repos DIR holding DIR/\(name.replacingOccurrences(of: "/", with: "__")) (a clone or bare mirror)", instance.instanceID)
                 continue
             }
-            let candidates = [repos.appendingPathComponent(name.replacingOccurrences(of: "/", with: "__")), repos.appendingPathComponent(name)]
-            guard let repository = candidates.first(where: { FileManager.default.fileExists(atPath: $0.path) }) else {
+            guard let repository = found else {
                 problem("repository \(name) not found: looked for \(candidates.map(\.path).joined(separator: " and ")); "
                         + "provide it with `git clone --mirror <url-of-\(name)> \(candidates[0].path)`", instance.instanceID)
                 continue
             }
-            suite.tasks.append(SuiteTask(instance: instance, repository: repository,
-                                         origin: .suiteFile(path: url.path, instanceID: instance.instanceID, repos: repos.path)))
+            suite.tasks.append(SuiteTask(instance: instance, repository: repository, origin: origin))
         }
         return suite
     }
