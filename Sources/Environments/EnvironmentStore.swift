@@ -35,13 +35,7 @@ public struct EnvironmentStore: Sendable {
     }
 
     /// `$WARDEN_ENVIRONMENTS`, else `$XDG_CACHE_HOME/warden/environments`, else `~/.cache/warden/environments`.
-    public static var defaultDirectory: URL {
-        let environment = ProcessInfo.processInfo.environment
-        if let path = environment["WARDEN_ENVIRONMENTS"], !path.isEmpty { return URL(fileURLWithPath: path) }
-        let cache = environment["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) }
-            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache")
-        return cache.appendingPathComponent("warden/environments")
-    }
+    public static var defaultDirectory: URL { WardenCache.directory("environments", overriddenBy: "WARDEN_ENVIRONMENTS") }
 
     /// The task's environment, built on first use; nil for a task without one.
     public func prepare(for task: TaskInstance, repository: URL) async throws -> PreparedEnvironment? {

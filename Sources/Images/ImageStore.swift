@@ -39,13 +39,7 @@ public struct ImageStore: Sendable {
     }
 
     /// `$WARDEN_IMAGES`, else `$XDG_CACHE_HOME/warden/images`, else `~/.cache/warden/images`.
-    public static var defaultDirectory: URL {
-        let environment = ProcessInfo.processInfo.environment
-        if let path = environment["WARDEN_IMAGES"], !path.isEmpty { return URL(fileURLWithPath: path) }
-        let cache = environment["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) }
-            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache")
-        return cache.appendingPathComponent("warden/images")
-    }
+    public static var defaultDirectory: URL { WardenCache.directory("images", overriddenBy: "WARDEN_IMAGES") }
 
     /// The image, pulled and unpacked on first use; later calls (from any process) find it.
     public func prepare(_ name: ImageName) async throws -> UnpackedImage {

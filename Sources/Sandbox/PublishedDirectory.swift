@@ -31,6 +31,18 @@ public final class FileLock {
     deinit { release() }
 }
 
+/// Where Warden keeps its caches.
+public enum WardenCache {
+    /// `$variable` when set, else `$XDG_CACHE_HOME/warden/<name>`, else `~/.cache/warden/<name>`.
+    public static func directory(_ name: String, overriddenBy variable: String) -> URL {
+        let environment = ProcessInfo.processInfo.environment
+        if let path = environment[variable], !path.isEmpty { return URL(fileURLWithPath: path) }
+        let cache = environment["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) }
+            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache")
+        return cache.appendingPathComponent("warden/\(name)")
+    }
+}
+
 /// A cache entry that is a directory built once and then only read: the image store's unpacked
 /// images, the environment store's environments.
 ///

@@ -114,11 +114,7 @@ enum TaskFields {
         func list(_ key: String) throws -> [String] {
             switch row[key] {
             case nil, .null?: return []
-            case let .array(items)?:
-                return try items.map {
-                    guard case let .string(item) = $0 else { throw TaskFieldError("\(key) must list strings") }
-                    return item
-                }
+            case let .array(items)?: return try strings(items, field: key)
             case let .string(encoded)?:
                 guard let data = encoded.data(using: .utf8), let decoded = try? JSONDecoder().decode([String].self, from: data) else {
                     throw TaskFieldError("\(key) is a string but not a JSON-encoded list of strings")
@@ -163,6 +159,14 @@ enum TaskFields {
             environment: environment, extra: row.filter { !known.contains($0.key) })
     }
 
+    /// The items of a list field, which must all be strings.
+    static func strings(_ items: [JSONValue], field: String) throws -> [String] {
+        try items.map {
+            guard case let .string(item) = $0 else { throw TaskFieldError("\(field) must list strings") }
+            return item
+        }
+    }
+
     /// The `environment` object: `python`, `requirements` (a list of lines or a file's path in
     /// the repository), `editable`, `commands`.
     static func environmentSpec(_ value: JSONValue) throws -> TaskEnvironmentSpec? {
@@ -175,11 +179,7 @@ enum TaskFields {
         func strings(_ key: String) throws -> [String] {
             switch fields[key] {
             case nil, .null?: return []
-            case let .array(items)?:
-                return try items.map {
-                    guard case let .string(item) = $0 else { throw TaskFieldError("environment.\(key) must list strings") }
-                    return item
-                }
+            case let .array(items)?: return try TaskFields.strings(items, field: "environment." + key)
             default: throw TaskFieldError("environment.\(key) must be a list of strings")
             }
         }
