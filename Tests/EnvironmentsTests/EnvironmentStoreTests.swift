@@ -245,6 +245,31 @@ struct EnvironmentStoreTests {
         #expect(fixture.lines("builds") == ["built"])
     }
 
+    @Test("A builder in another process holds the lock: the store waits for it and uses its entry without building", .timeLimit(.minutes(3)))
+    func waitsForAnotherProcess() async throws {
+        let fixture = try EnvironmentFixture()
+        defer { fixture.remove() }
+        let task = fixture.task(TaskEnvironmentSpec(commands: ["echo built >> /warden-probe/builds"]))
+        let key = try #require(try await fixture.store.prepare(for: task, repository: fixture.source)).key
+        // A second store, and `flock` standing in for a process that is building the same entry.
+        var other = fixture.store
+        other.directory = fixture.root.appendingPathComponent("other-store")
+        let lock = other.directory.appendingPathComponent("locks/\(key).lock"), held = fixture.root.appendingPathComponent("held")
+        try FileManager.default.createDirectory(at: lock.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let builder = Process()
+        builder.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
+        builder.arguments = [lock.path, "sh", "-c", "touch '\(held.path)'; sleep 1.5; mkdir -p '\(other.directory.path)/environments/\(key)/env'"]
+        try builder.run()
+        while !FileManager.default.fileExists(atPath: held.path) { try await Task.sleep(for: .milliseconds(10)) }
+        let started = ContinuousClock.now
+        let prepared = try #require(try await other.prepare(for: task, repository: fixture.source))
+        let waited = ContinuousClock.now - started
+        builder.waitUntilExit()
+        #expect(!prepared.built, "the other process's entry was used")
+        #expect(waited > .milliseconds(1000), "it waited for the lock: \(waited)")
+        #expect(fixture.lines("builds") == ["built"], "no second build")
+    }
+
     @Test("A requirements file's content is part of the key; a missing one is a clear error", .timeLimit(.minutes(3)))
     func requirementsFileKeyed() async throws {
         let fixture = try EnvironmentFixture(files: ["requirements.txt": "--no-index\n"])
