@@ -32,6 +32,7 @@ let package = Package(
         .library(name: "Agent", targets: ["Agent"]),
         .library(name: "Scoring", targets: ["Scoring"]),
         .library(name: "Images", targets: ["Images"]),
+        .library(name: "Environments", targets: ["Environments"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -62,6 +63,10 @@ let package = Package(
         // Workspace state through libgit2: snapshots, diffs, apply, restore, materialize.
         .target(name: "Workspace", dependencies: ["WardenCore", "CGit2", .product(name: "Logging", package: "swift-log")]),
 
+        // Task environments (a venv, requirements, commands) built once with the set-up profile
+        // and shared read-only by the task's jails.
+        .target(name: "Environments", dependencies: ["WardenCore", "Sandbox", "Workspace", .product(name: "Logging", package: "swift-log")]),
+
         // Model clients: OpenAI-compatible HTTP (the only user of AsyncHTTPClient), replay, human.
         .target(
             name: "Models",
@@ -77,19 +82,19 @@ let package = Package(
         // a registry on loopback (SwiftNIO).
         .target(
             name: "ImagesTesting",
-            dependencies: ["Images"] + loopbackHTTPServer
+            dependencies: ["Images", "Workspace"] + loopbackHTTPServer
         ),
         // The agent loop, action protocols, tools and trajectories.
         .target(
             name: "Agent",
-            dependencies: ["WardenCore", "Sandbox", "Workspace", "Scoring", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["WardenCore", "Sandbox", "Workspace", "Scoring", "Environments", .product(name: "Logging", package: "swift-log")],
             resources: [.copy("Templates")]
         ),
         // The CLI's log handler (text or JSON lines on stderr) and its bootstrap.
         .target(name: "WardenLog", dependencies: [.product(name: "Logging", package: "swift-log")]),
 
         // Scoring by the repository's tests: log parsers, SWE-bench grading, the evaluation pipeline.
-        .target(name: "Scoring", dependencies: ["WardenCore", "Sandbox", "Workspace", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Scoring", dependencies: ["WardenCore", "Sandbox", "Workspace", "Environments", .product(name: "Logging", package: "swift-log")]),
         // Task sources: suite directories and SWE-bench JSONL/JSON files.
         .target(name: "Tasks", dependencies: ["WardenCore", "Workspace"], path: "Sources/TaskSources"),
 
@@ -185,8 +190,9 @@ let package = Package(
 
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "Workspace", "warden-jail"]),
         .testTarget(name: "WorkspaceTests", dependencies: ["Workspace"]),
+        .testTarget(name: "EnvironmentsTests", dependencies: ["Environments", "Agent", "Scoring", "Tasks", "Sandbox", "Workspace", "WardenCore", "warden-jail"]),
         // Images the tests build themselves, and a registry on loopback.
-        .testTarget(name: "ImagesTests", dependencies: ["Images", "ImagesTesting", "Sandbox", "Agent", "Scoring", "Workspace", "warden-jail"]),
+        .testTarget(name: "ImagesTests", dependencies: ["Images", "ImagesTesting", "Sandbox", "Agent", "Scoring", "Workspace", "Tasks", "Runs", "warden-jail"]),
         .testTarget(
             name: "ModelsTests",
             dependencies: ["Models"] + loopbackHTTPServer

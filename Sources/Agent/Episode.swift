@@ -1,3 +1,4 @@
+import Environments
 import Foundation
 import Logging
 import Sandbox
@@ -45,6 +46,9 @@ public struct EpisodeSpec: Sendable {
     /// Where the checkout appears in the jail; nil: its host path on the host's root, the
     /// image's `WorkingDir` (else `/testbed`) in an image.
     public var checkoutMountPoint: String?
+    /// Where the task's `environment` is built and found; nil: the evaluator's store, else the
+    /// default store with the `setup` profile.
+    public var environments: EnvironmentStore?
     /// checkout/ and state/ are made here; `close()` removes the directory.
     public var workDirectory: URL
     /// Scores the submission (else the final diff) when the episode ends; nil: not scored.
@@ -92,7 +96,15 @@ public struct EpisodeSpec: Sendable {
 extension EpisodeSpec {
     /// The checkout's path in the jail when it is not its host path.
     var jailCheckoutPath: String? {
-        checkoutMountPoint ?? image.map { $0.workingDirectory ?? "/testbed" }
+        checkoutMountPoint ?? image?.checkoutMountPoint
+            ?? (task.environment == nil ? nil : TaskEnvironmentMount.checkoutMountPoint)
+    }
+
+    /// The task's built environment (built now when the store lacks it); nil for a task without one.
+    func preparedEnvironment() async throws -> PreparedEnvironment? {
+        guard task.environment != nil else { return nil }
+        let store = try environments ?? evaluator?.environments ?? EnvironmentStore(profile: SandboxProfile.load("setup"))
+        return try await store.prepare(for: task, repository: repository)
     }
 }
 
@@ -179,12 +191,13 @@ public actor Episode {
     public static func prepare(_ spec: EpisodeSpec, trajectory: URL) async throws -> Episode {
         let checkout = spec.workDirectory.appendingPathComponent("checkout"), state = spec.workDirectory.appendingPathComponent("state")
         do {
+            let taskEnvironment = try await spec.preparedEnvironment()?.mount
             let shell = try await onOwnThread {
                 try FileManager.default.createDirectory(at: state, withIntermediateDirectories: true)
                 try WorkspaceTracker.materialize(source: spec.repository, commit: spec.task.baseCommit ?? "HEAD", into: checkout)
                 let profile = spec.image == nil ? spec.profile : try spec.profile.forImage()
                 return ShellSession(configuration: try JailConfiguration(profile: profile, checkout: checkout, image: spec.image,
-                                                                         mountPoint: spec.jailCheckoutPath))
+                                                                         mountPoint: spec.jailCheckoutPath, environmentMount: taskEnvironment))
             }
             let prepared: Unchecked<(AgentEnvironment, TrajectoryWriter)>
             do {

@@ -104,17 +104,34 @@ int cjail_loopback_up(void) {
     return 0;
 }
 
-int cjail_drop_capabilities(void) {
+/* Locks the securebits and empties the bounding and ambient sets (needs CAP_SETPCAP). */
+static int restrict_capabilities(void) {
     if (prctl(PR_SET_SECUREBITS, SECBIT_NOROOT_ALL | SECBIT_NO_SETUID_FIXUP_ALL |
               SECBIT_KEEP_CAPS_LOCKED | SECBIT_NO_CAP_AMBIENT_RAISE_ALL, 0, 0, 0) < 0) return -1;
     for (int cap = 0; cap <= 63; cap++) {
         if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) return -1;
     }
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) return -1;
+    return 0;
+}
+
+static int clear_capabilities(void) {
     struct __user_cap_header_struct header = { _LINUX_CAPABILITY_VERSION_3, 0 };
     struct __user_cap_data_struct data[2];
     memset(data, 0, sizeof data);
     return (int)syscall(SYS_capset, &header, data);
+}
+
+int cjail_drop_capabilities(void) {
+    if (restrict_capabilities() < 0) return -1;
+    return clear_capabilities();
+}
+
+int cjail_drop_capabilities_as(uid_t uid, gid_t gid) {
+    if (restrict_capabilities() < 0) return -1;
+    /* SECBIT_NO_SETUID_FIXUP keeps CAP_SETUID across the gid change; the capset clears it after. */
+    if (setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0) return -1;
+    return clear_capabilities();
 }
 
 int cjail_set_no_new_privs(void) {

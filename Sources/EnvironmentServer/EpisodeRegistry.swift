@@ -97,6 +97,10 @@ public actor EpisodeRegistry {
             throw ServerError(.validationError, "unknown task_id \(request.taskID); the server has \(settings.tasks.count) task(s), e.g. "
                               + settings.tasks.keys.sorted().prefix(3).joined(separator: ", "))
         }
+        if task.repositoryInImage {
+            throw ServerError(.validationError, "task \(request.taskID) takes its repository from its image, and warden serve runs tasks "
+                              + "on the host's root; start the server with --repos holding the repository")
+        }
         let id = try identifier(request.episodeID)
         try reserve()
         defer { reserved -= 1 }

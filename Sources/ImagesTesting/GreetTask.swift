@@ -1,5 +1,6 @@
 import Foundation
 import Images
+import Workspace
 
 /// A SWE-bench-shaped task whose repository lives at /testbed in its image: a bash function
 /// that says Hello where the issue wants Hi, TAP tests, a gold patch and a hidden test patch.
@@ -55,6 +56,24 @@ public enum GreetTask {
     /// The task's image as a `docker save` archive in `directory`, with a stale copy of the
     /// repository at /testbed (as SWE-bench images have) that the checkout must hide.
     public static func writeImage(in directory: URL) throws -> URL {
+        try writeImage(in: directory) { testbed in
+            try "the image's stale copy\n".write(to: testbed.appendingPathComponent("greet.sh"), atomically: true, encoding: .utf8)
+        }
+    }
+
+    /// The task's image with the repository itself at /testbed, a git repository at the base
+    /// commit (as SWE-bench images have it); returns the archive and the commit.
+    public static func writeImageWithRepository(in directory: URL) throws -> (archive: URL, base: String) {
+        var base = ""
+        let archive = try writeImage(in: directory) { testbed in
+            try writeFiles(to: testbed)
+            base = try RepositoryBuilder.commitAll(in: testbed, message: "base")
+        }
+        return (archive, base)
+    }
+
+    /// The image, with `testbed` filling its /testbed.
+    public static func writeImage(in directory: URL, testbed: (URL) throws -> Void) throws -> URL {
         let root = directory.appendingPathComponent("greet-rootfs")
         try TestImages.assembleRootfs(at: root, binaries: [
             "/bin/bash", "/bin/sh", "/bin/cat", "/usr/bin/git", "/usr/bin/patch", "/bin/date", "/usr/bin/env", "/bin/grep",
@@ -62,7 +81,7 @@ public enum GreetTask {
             "/usr/bin/dirname", "/usr/bin/base64", "/bin/true",
         ])
         try FileManager.default.createDirectory(at: root.appendingPathComponent("testbed"), withIntermediateDirectories: true)
-        try "the image's stale copy\n".write(to: root.appendingPathComponent("testbed/greet.sh"), atomically: true, encoding: .utf8)
+        try testbed(root.appendingPathComponent("testbed"))
         let tar = directory.appendingPathComponent("greet-layer.tar")
         try TestImages.tar(root, to: tar)
         try FileManager.default.removeItem(at: root)

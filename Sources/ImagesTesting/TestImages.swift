@@ -137,9 +137,10 @@ public enum TestImages {
         return URL(fileURLWithPath: file.path + ".gz")
     }
 
-    public static func config(env: [String], workingDir: String?, diffIDs: [Digest]) throws -> Data {
+    public static func config(env: [String], workingDir: String?, user: String? = nil, diffIDs: [Digest]) throws -> Data {
         var inner: [String: Any] = ["Env": env]
         if let workingDir { inner["WorkingDir"] = workingDir }
+        if let user { inner["User"] = user }
         let object: [String: Any] = ["architecture": "amd64", "os": "linux", "config": inner,
                                      "rootfs": ["type": "layers", "diff_ids": diffIDs.map(\.description)]]
         return try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
@@ -147,7 +148,7 @@ public enum TestImages {
 
     /// An OCI image layout with the gzipped layers, tagged `tag`; returns the config digest.
     @discardableResult
-    public static func writeLayout(layers tars: [URL], env: [String] = [], workingDir: String? = nil, to layout: URL,
+    public static func writeLayout(layers tars: [URL], env: [String] = [], workingDir: String? = nil, user: String? = nil, to layout: URL,
                             tag: String = "latest") throws -> (config: Digest, manifest: Data, configData: Data, blobs: [Digest: Data]) {
         let blobs = layout.appendingPathComponent("blobs/sha256")
         try FileManager.default.createDirectory(at: blobs, withIntermediateDirectories: true)
@@ -166,7 +167,7 @@ public enum TestImages {
             layerDescriptors.append(["mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": try store(compressed).description,
                                      "size": compressed.count])
         }
-        let configData = try config(env: env, workingDir: workingDir, diffIDs: diffIDs)
+        let configData = try config(env: env, workingDir: workingDir, user: user, diffIDs: diffIDs)
         let configDigest = try store(configData)
         let manifest = try JSONSerialization.data(withJSONObject: [
             "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -223,5 +224,20 @@ public enum TestImages {
         let archive = directory.appendingPathComponent("small-docker.tar")
         try writeDockerArchive(layers: [tarFile], env: env, workingDir: "/testbed", to: archive)
         return (layout, archive, written.config)
+    }
+
+    /// The small image plus `id` and `touch`, accounts `agent` (1000:1000) and group `staff`
+    /// (50) in its /etc/passwd and /etc/group, and `User` set to `user`; returns the layout.
+    public static func withUser(_ user: String, in directory: URL) throws -> URL {
+        let root = directory.appendingPathComponent("user-rootfs")
+        try assembleRootfs(at: root, binaries: ["/bin/bash", "/bin/sh", "/bin/cat", "/bin/echo", "/usr/bin/id", "/usr/bin/touch", "/usr/bin/stat"])
+        try "root:x:0:0:root:/root:/bin/bash\nagent:x:1000:1000::/home/agent:/bin/bash\n"
+            .write(to: root.appendingPathComponent("etc/passwd"), atomically: true, encoding: .utf8)
+        try "root:x:0:\nstaff:x:50:\nagent:x:1000:\n".write(to: root.appendingPathComponent("etc/group"), atomically: true, encoding: .utf8)
+        let tarFile = directory.appendingPathComponent("user.tar")
+        try tar(root, to: tarFile)
+        let layout = directory.appendingPathComponent("user-layout")
+        try writeLayout(layers: [tarFile], env: ["PATH=/usr/bin:/bin"], workingDir: "/testbed", user: user, to: layout)
+        return layout
     }
 }

@@ -363,7 +363,10 @@ public struct BatchRunner: Sendable {
                                wardenVersion: settings.wardenVersion)
         spec.logger[metadataKey: "attempt"] = "\(planned.attempt)"
         spec.observer = observer
-        do { spec.image = try await images.image(for: instance) } catch {
+        do {
+            spec.image = try await images.image(for: instance)
+            spec.repository = try await task.repository(in: spec.image, images: images)
+        } catch {
             if Task.isCancelled { return nil }
             return failed(error)
         }
@@ -427,5 +430,18 @@ public struct BatchRunner: Sendable {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         try atomicWrite(encoder.encode(report), to: directory.appendingPathComponent("report.json"))
         return report
+    }
+}
+
+extension SuiteTask {
+    /// The repository episodes and scoring read: `repository`, or the one the task's image
+    /// keeps when the task takes it from there.
+    public func repository(in image: JailImage?, images: TaskImages) async throws -> URL {
+        guard repositoryInImage else { return repository }
+        guard let image else {
+            throw WardenError("tasks.repository", "the task's repository was to come from its image, but it has none; pass --repos with it",
+                              context: instance.instanceID)
+        }
+        return try await images.repository(in: image)
     }
 }

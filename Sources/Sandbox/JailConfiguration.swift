@@ -43,12 +43,63 @@ public struct JailImage: Sendable, Hashable {
     public var workingDirectory: String?
     /// A name for messages.
     public var name: String
+    /// The image's `User` as ids in the jail; nil runs as the jail's root.
+    public var user: JailUser?
 
-    public init(rootfs: String, environment: [String] = [], workingDirectory: String? = nil, name: String) {
+    /// Where the task's checkout is bound: the image's `WorkingDir`, where SWE-bench images keep
+    /// the repository, else `/testbed`.
+    public var checkoutMountPoint: String { workingDirectory ?? "/testbed" }
+
+    public init(rootfs: String, environment: [String] = [], workingDirectory: String? = nil, name: String, user: JailUser? = nil) {
         self.rootfs = rootfs
         self.environment = environment
         self.workingDirectory = workingDirectory
         self.name = name
+        self.user = user
+    }
+}
+
+/// Who an image jail's processes are inside the jail. The host ids stay the jail's identity
+/// (`JailIdentity`): the user namespace maps them to these instead of to 0, so the checkout,
+/// the writable layer and the image's files, all the jail identity's on the host, are this
+/// user's in the jail.
+public struct JailUser: Sendable, Hashable {
+    public var uid: UInt32
+    public var gid: UInt32
+    /// The name from the image's /etc/passwd (for `USER`), when it has one.
+    public var name: String?
+
+    public init(uid: UInt32, gid: UInt32, name: String? = nil) {
+        self.uid = uid
+        self.gid = gid
+        self.name = name
+    }
+}
+
+/// A task environment Warden built (a venv, installed tools), bound at `mountPoint` in
+/// host-rootfs jails: writable in the set-up jail that builds it, read-only everywhere after.
+///
+/// The path is fixed because what is built there records absolute paths (a venv's scripts
+/// and `pyvenv.cfg`, an editable install's `.pth`).
+public struct TaskEnvironmentMount: Sendable, Hashable {
+    public static let mountPoint = "/opt/warden-env"
+    /// Where a task with an environment has its checkout in every jail (the build's, the
+    /// agent's, the tests'), so an editable install made at the build finds it later.
+    public static let checkoutMountPoint = "/testbed"
+
+    /// The host directory holding the environment.
+    public var directory: String
+    public var writable: Bool
+    /// The interpreter the environment's venv points into, bound as other toolchains are.
+    public var toolchains: [Toolchain]
+    /// Variables the environment needs (`VIRTUAL_ENV`); its `bin/` goes first on PATH.
+    public var variables: [String: String]
+
+    public init(directory: String, writable: Bool = false, toolchains: [Toolchain] = [], variables: [String: String] = [:]) {
+        self.directory = directory
+        self.writable = writable
+        self.toolchains = toolchains
+        self.variables = variables
     }
 }
 
@@ -75,6 +126,8 @@ public struct JailConfiguration: Sendable {
     /// A host directory bound read-write at /tmp in place of the profile's /tmp tmpfs, so
     /// /tmp survives a restart of the jail (ShellSession sets it; nil keeps the tmpfs).
     public var temporaryDirectory: String?
+    /// The task's built environment, bound at `TaskEnvironmentMount.mountPoint`.
+    public let environmentMount: TaskEnvironmentMount?
     /// The compiled syscall filter, hex-encoded once for every jail's specification.
     let seccompHex: String
     let toolchains: [Toolchain]
@@ -86,8 +139,9 @@ public struct JailConfiguration: Sendable {
     /// - Parameters:
     ///   - image: the jail's root for a profile with `"rootfs": "image"` (required there, refused elsewhere).
     ///   - mountPoint: where the checkout appears in the jail; its host path when nil.
+    ///   - environmentMount: the task's built environment (host-rootfs jails only).
     public init(profile: SandboxProfile, checkout: URL, helperPath: String? = nil, spillDirectory: String? = nil,
-                image: JailImage? = nil, mountPoint: String? = nil) throws {
+                image: JailImage? = nil, mountPoint: String? = nil, environmentMount: TaskEnvironmentMount? = nil) throws {
         try KernelSupport.ensureSupported()
         let real = checkout.resolvingSymlinksInPath().path
         var isDirectory: ObjCBool = false
@@ -108,6 +162,10 @@ public struct JailConfiguration: Sendable {
                 throw WardenError("jail.checkout", "the checkout's mount point must be an absolute path below /, not \"\(mountPoint)\"")
             }
         }
+        if let image, environmentMount != nil {
+            throw WardenError("jail.environment", "a built task environment runs on the host's root; the task's image \(image.name) "
+                + "brings its own environment", context: profile.name)
+        }
         if let image, image.rootfs.contains(where: { $0 == "," || $0 == ":" }) {
             throw WardenError("jail.image", "the unpacked image's path cannot hold ',' or ':' (overlayfs options)", context: image.rootfs)
         }
@@ -115,6 +173,7 @@ public struct JailConfiguration: Sendable {
         self.checkout = mountPoint ?? real
         self.checkoutSource = real
         self.image = image
+        self.environmentMount = environmentMount
         if let image {
             do {
                 imageEntries = try FileManager.default.contentsOfDirectory(atPath: image.rootfs)
@@ -128,7 +187,8 @@ public struct JailConfiguration: Sendable {
         self.helperPath = try helperPath ?? Self.locateHelper()
         self.spillDirectory = spillDirectory
         self.seccompHex = Self.hex(try SeccompPolicy(profile.syscalls, file: profile.name).compile())
-        self.toolchains = ToolchainDetector.detect(profile.toolchains)
+        let detected = ToolchainDetector.detect(profile.toolchains)
+        self.toolchains = detected + (environmentMount?.toolchains ?? []).filter { !detected.contains($0) }
         self.cgroups = CgroupPlacement.current
         self.hostIdentity = JailIdentity.current
         if cgroups.memory == nil {
@@ -186,7 +246,7 @@ public struct JailConfiguration: Sendable {
     /// (where API keys live) reaches the jail.
     public var environment: [String: String] {
         if let image { return imageEnvironment(image) }
-        var path = toolchains.flatMap(\.pathEntries)
+        var path = (environmentMount == nil ? [] : [TaskEnvironmentMount.mountPoint + "/bin"]) + toolchains.flatMap(\.pathEntries)
         path += ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]
         var environment: [String: String] = [
             "PATH": path.reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }.joined(separator: ":"),
@@ -200,6 +260,7 @@ public struct JailConfiguration: Sendable {
             "TMPDIR": "/tmp",
         ]
         for toolchain in toolchains { environment.merge(toolchain.environment) { $1 } }
+        environment.merge(environmentMount?.variables ?? [:]) { $1 }
         environment.merge(profile.environment) { $1 }
         return environment
     }
@@ -211,6 +272,7 @@ public struct JailConfiguration: Sendable {
             "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": profile.home, "USER": "root",
             "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TERM": "dumb", "PAGER": "cat", "GIT_PAGER": "cat", "TMPDIR": "/tmp",
         ]
+        if let user = image.user { environment["USER"] = user.name ?? String(user.uid) }
         for entry in image.environment {
             guard let equals = entry.firstIndex(of: "="), equals != entry.startIndex else { continue }
             environment[String(entry[..<equals])] = String(entry[entry.index(after: equals)...])
@@ -225,6 +287,7 @@ public struct JailConfiguration: Sendable {
         var tokens = ["protocol", String(CJAIL_PROTOCOL_VERSION), "uid", String(geteuid()), "gid", String(getegid()), "net", profile.network.rawValue]
         let mapped = hostIdentity.uid != geteuid()
         if mapped { tokens += ["map-root", String(hostIdentity.uid), String(hostIdentity.gid)] }
+        if let user = image?.user { tokens += ["user", String(user.uid), String(user.gid)] }
         // Mapped, the checkout and writable binds appear owned by the jail's root.
         let idmap = mapped ? "-idmap" : ""
         var mounts: [(depth: Int, tokens: [String])] = []
@@ -251,6 +314,10 @@ public struct JailConfiguration: Sendable {
             } else {
                 add(tmpfs.target, ["tmpfs", tmpfs.target, String(tmpfs.sizeMB << 20), "1777"])
             }
+        }
+        if let environmentMount {
+            let target = TaskEnvironmentMount.mountPoint
+            add(target, [(environmentMount.writable ? "bind-rw" : "bind-ro") + idmap, environmentMount.directory, target])
         }
         add("/dev", ["dev"])
         // An image's home is in the jail's writable layer, with whatever the image keeps there.

@@ -3,7 +3,7 @@ import Synchronization
 
 /// A toolchain found on the host's PATH: the install prefix to bind read-only, the folders to
 /// put on the jail's PATH and the variables it needs to find itself.
-public struct Toolchain: Sendable, Hashable {
+public struct Toolchain: Sendable, Hashable, Codable {
     public var name: String
     public var prefixes: [String]
     public var pathEntries: [String]
@@ -134,5 +134,45 @@ public enum ToolchainDetector {
         process.waitUntilExit()
         guard process.terminationStatus == 0 else { return nil }
         return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+/// A host Python interpreter a task environment's venv is made with.
+public struct PythonInterpreter: Sendable, Hashable, Codable {
+    /// The real executable (`sys.executable`), never a version manager's shim: the venv links
+    /// to it, and a shim needs its manager, which jails do not have.
+    public var executable: String
+    /// The full version, `3.11.7`.
+    public var version: String
+    /// The install prefix to bind read-only wherever the venv is used.
+    public var toolchain: Toolchain
+}
+
+extension ToolchainDetector {
+    /// The host's Python whose version is `version` (`3`, `3.11`, `3.11.7`): `python3.11` or
+    /// `python3` on the PATH, else a pyenv version of that number (pyenv's shims only answer
+    /// for the selected versions). Nil when the host has none.
+    public static func python(_ version: String) -> PythonInterpreter? {
+        let numbers = version.split(separator: ".")
+        var candidates: [String] = []
+        if numbers.count >= 2 { candidates += [which("python\(numbers[0]).\(numbers[1])")].compactMap { $0 } }
+        candidates += [which("python\(numbers.first.map(String.init) ?? "3")"), which("python3")].compactMap { $0 }
+        let environment = ProcessInfo.processInfo.environment
+        let pyenv = URL(fileURLWithPath: environment["PYENV_ROOT"] ?? (environment["HOME"] ?? "/root") + "/.pyenv").appendingPathComponent("versions")
+        let installed = ((try? FileManager.default.contentsOfDirectory(atPath: pyenv.path)) ?? [])
+            .filter { $0 == version || $0.hasPrefix(version + ".") }
+            .sorted { $0.compare($1, options: .numeric) == .orderedDescending }
+        candidates += installed.map { pyenv.appendingPathComponent("\($0)/bin/python3").path }
+        for candidate in candidates where FileManager.default.isExecutableFile(atPath: candidate) {
+            let probe = "import sys; print(sys.executable); print('%d.%d.%d' % sys.version_info[:3]); print(sys.base_prefix)"
+            guard let output = ToolchainProbeCache.shared.output(of: candidate, ["-c", probe], selectedBy: ToolchainProbeCache.pyenvSelectors(), run: run)
+            else { continue }
+            let lines = output.split(separator: "\n").map(String.init)
+            guard lines.count == 3, lines[0].hasPrefix("/"), lines[1] == version || lines[1].hasPrefix(version + ".") else { continue }
+            let toolchain = withoutSecretPrefixes(Toolchain(name: "python\(lines[1])", prefixes: isSystemPath(lines[2]) ? [] : [lines[2]],
+                                                            pathEntries: [], environment: [:]))
+            return PythonInterpreter(executable: lines[0], version: lines[1], toolchain: toolchain)
+        }
+        return nil
     }
 }

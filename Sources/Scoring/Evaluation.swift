@@ -1,3 +1,4 @@
+import Environments
 import Foundation
 import Logging
 import Sandbox
@@ -63,6 +64,9 @@ public struct Evaluator: Sendable {
     public var setupProfile: SandboxProfile?
     /// Where fresh checkouts are made (and removed).
     public var workRoot: URL
+    /// Where tasks' environments are built (with the set-up profile) and found; by default the
+    /// default store with `setupProfile`, nil without one.
+    public var environments: EnvironmentStore?
 
     public static let startMarker = "+ : '>>>>> Start Test Output'"
     public static let endMarker = "+ : '>>>>> End Test Output'"
@@ -70,10 +74,21 @@ public struct Evaluator: Sendable {
     public static let applyFailedMarker = ">>>>> Patch Apply Failed"
     static let defaultPythonCommand = "python3 -m pytest -o pythonpath=. -rA --color=no -p no:cacheprovider --tb=no {test_files}"
 
-    public init(profile: SandboxProfile, setupProfile: SandboxProfile? = nil, workRoot: URL) {
+    public init(profile: SandboxProfile, setupProfile: SandboxProfile? = nil, workRoot: URL, environments: EnvironmentStore? = nil) {
         self.profile = profile
         self.setupProfile = setupProfile
         self.workRoot = workRoot
+        self.environments = environments ?? setupProfile.map { EnvironmentStore(profile: $0) }
+    }
+
+    /// The task's built environment (built now if it is not in the store); nil for a task without one.
+    public func environment(for task: TaskInstance, repository: URL) async throws -> PreparedEnvironment? {
+        guard task.environment != nil else { return nil }
+        guard let environments else {
+            throw WardenError("eval.environment", "the task declares an environment but no environment store (or set-up profile) was given to build it",
+                              context: task.instanceID)
+        }
+        return try await environments.prepare(for: task, repository: repository)
     }
 
     /// Scores `patch` (nil or empty: no patch) for `task`, whose base commit is in `repository`.
@@ -85,11 +100,15 @@ public struct Evaluator: Sendable {
     /// infrastructure the patch changed, however the patch spelled its file names.
     ///
     /// With an `image`, every jail runs in it on a fresh writable layer, the checkout bound at
-    /// `mountPoint` (the image's repository directory), under the profiles' `-image` variants.
+    /// `mountPoint` (by default the image's repository directory), under the profiles' `-image` variants.
+    /// A task with an `environment` gets it read-only in every jail (built first if needed), its
+    /// checkout at `TaskEnvironmentMount.checkoutMountPoint`.
     public func evaluate(_ task: TaskInstance, repository: URL, patch: String?, output: URL? = nil,
                          image: JailImage? = nil, mountPoint: String? = nil) async throws -> EvaluationResult {
         let clock = ContinuousClock()
         let started = clock.now
+        let environment = try await self.environment(for: task, repository: repository)?.mount
+        let mountPoint = mountPoint ?? image?.checkoutMountPoint ?? (environment == nil ? nil : TaskEnvironmentMount.checkoutMountPoint)
         let profile = image == nil ? self.profile : try self.profile.forImage()
         let setupProfile = image == nil || task.setup.isEmpty ? self.setupProfile : try self.setupProfile?.forImage()
         guard let base = task.baseCommit else {
@@ -122,7 +141,7 @@ public struct Evaluator: Sendable {
                 throw WardenError("eval.setup", "the task has set-up commands but no set-up profile was given", context: task.instanceID)
             }
             let setup = ShellSession(configuration: try JailConfiguration(profile: setupProfile, checkout: checkout, image: image,
-                                                                         mountPoint: mountPoint))
+                                                                         mountPoint: mountPoint, environmentMount: environment))
             defer { setup.close() }
             for step in task.setup {
                 let result = try await setup.run(step)
@@ -136,7 +155,7 @@ public struct Evaluator: Sendable {
             instanceID: task.instanceID, patchIsNone: patch == nil, patchExists: hasPatch, patchSuccessfullyApplied: false,
             resolved: false, revertedPaths: [], testMilliseconds: 0, overheadMilliseconds: 0, statuses: [:])
         let shell = ShellSession(configuration: try JailConfiguration(profile: profile, checkout: checkout, spillDirectory: work.path,
-                                                                     image: image, mountPoint: mountPoint))
+                                                                     image: image, mountPoint: mountPoint, environmentMount: environment))
         defer { shell.close() }
         let timeout = (task.timeoutSeconds ?? profile.limits.commandTimeoutSeconds) + 120
         var log = ""

@@ -24,6 +24,9 @@ public struct SuiteTask: Sendable {
     public var repository: URL
     /// Where the task can be loaded from again (recorded in trajectories for replay and fork).
     public var origin: TaskOrigin
+    /// The repository is the one the task's image keeps (its `/testbed`), found once the image
+    /// is unpacked (`ImageRepository`); `repository` is then only where `--repos` would have held it.
+    public var repositoryInImage = false
 }
 
 /// Tasks loaded from a suite directory or a SWE-bench file.
@@ -37,14 +40,16 @@ public struct TaskSuite: Sendable {
     /// suite (`Tasks/starter/warden__calcly-1`), or a SWE-bench `.jsonl`/`.json` file whose
     /// repositories are found in `repos` (`DIR/OWNER__NAME` or `DIR/OWNER/NAME`).
     /// Plain-file repositories are committed into `cache` with a fixed author and date.
-    public static func load(_ reference: String, repos: URL? = nil, cache: URL) throws -> TaskSuite {
+    /// A SWE-bench row whose repository `repos` lacks takes it from its image when it names one,
+    /// or from any row's when `imagesHoldRepositories` (an image template will name them).
+    public static func load(_ reference: String, repos: URL? = nil, cache: URL, imagesHoldRepositories: Bool = false) throws -> TaskSuite {
         let url = URL(fileURLWithPath: reference).standardizedFileURL
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
             throw WardenError("tasks.missing", "no suite, task directory or tasks file at \(reference)")
         }
         if !isDirectory.boolValue {
-            return try SWEBenchFile.load(url, repos: repos)
+            return try SWEBenchFile.load(url, repos: repos, imagesHoldRepositories: imagesHoldRepositories)
         }
         if FileManager.default.fileExists(atPath: url.appendingPathComponent("task.json").path) {
             var suite = try SuiteDirectory.load(url.deletingLastPathComponent(), only: url.lastPathComponent, cache: cache)
@@ -93,6 +98,7 @@ enum TaskFields {
     static let known: Set<String> = [
         "instance_id", "repo", "base_commit", "patch", "test_patch", "problem_statement", "hints_text",
         "FAIL_TO_PASS", "PASS_TO_PASS", "test_cmd", "log_parser", "timeout_s", "setup", "image",
+        "environment",
     ]
 
     /// Builds a task from a row; throws a message naming the bad field.
@@ -108,11 +114,7 @@ enum TaskFields {
         func list(_ key: String) throws -> [String] {
             switch row[key] {
             case nil, .null?: return []
-            case let .array(items)?:
-                return try items.map {
-                    guard case let .string(item) = $0 else { throw TaskFieldError("\(key) must list strings") }
-                    return item
-                }
+            case let .array(items)?: return try strings(items, field: key)
             case let .string(encoded)?:
                 guard let data = encoded.data(using: .utf8), let decoded = try? JSONDecoder().decode([String].self, from: data) else {
                     throw TaskFieldError("\(key) is a string but not a JSON-encoded list of strings")
@@ -144,12 +146,68 @@ enum TaskFields {
             }
             return known
         }
+        let image = try string("image")
+        let environment = try row["environment"].flatMap(environmentSpec)
+        if environment != nil, image != nil {
+            throw TaskFieldError("environment is for tasks without an image (the image brings its own environment); drop one of them")
+        }
         return TaskInstance(
             instanceID: id, problemStatement: problem, hintsText: try string("hints_text"), repo: try string("repo"),
             baseCommit: try string("base_commit"), goldPatch: try string("patch"), testPatch: try string("test_patch"),
             failToPass: try list("FAIL_TO_PASS"), passToPass: try list("PASS_TO_PASS"), testCommand: try string("test_cmd"),
-            logParser: logParser, timeoutSeconds: timeout, setup: setup, image: try string("image"),
-            extra: row.filter { !known.contains($0.key) })
+            logParser: logParser, timeoutSeconds: timeout, setup: setup, image: image,
+            environment: environment, extra: row.filter { !known.contains($0.key) })
+    }
+
+    /// The items of a list field, which must all be strings.
+    static func strings(_ items: [JSONValue], field: String) throws -> [String] {
+        try items.map {
+            guard case let .string(item) = $0 else { throw TaskFieldError("\(field) must list strings") }
+            return item
+        }
+    }
+
+    /// The `environment` object: `python`, `requirements` (a list of lines or a file's path in
+    /// the repository), `editable`, `commands`.
+    static func environmentSpec(_ value: JSONValue) throws -> TaskEnvironmentSpec? {
+        if case .null = value { return nil }
+        guard case let .object(fields) = value else { throw TaskFieldError("environment must be an object") }
+        let allowed: Set<String> = ["python", "requirements", "editable", "commands"]
+        if let unknown = fields.keys.sorted().first(where: { !allowed.contains($0) }) {
+            throw TaskFieldError("environment.\(unknown) is unknown; expected \(allowed.sorted().joined(separator: ", "))")
+        }
+        func strings(_ key: String) throws -> [String] {
+            switch fields[key] {
+            case nil, .null?: return []
+            case let .array(items)?: return try TaskFields.strings(items, field: "environment." + key)
+            default: throw TaskFieldError("environment.\(key) must be a list of strings")
+            }
+        }
+        var spec = TaskEnvironmentSpec(commands: try strings("commands"))
+        switch fields["python"] {
+        case nil, .null?: break
+        case let .string(version)? where !version.isEmpty && version.split(separator: ".", omittingEmptySubsequences: false)
+            .allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }):
+            spec.python = version
+        default: throw TaskFieldError("environment.python must be a version such as \"3.11\"")
+        }
+        switch fields["requirements"] {
+        case nil, .null?: break
+        case let .string(path)?:
+            let parts = path.split(separator: "/")
+            guard !path.hasPrefix("/"), !parts.isEmpty, !parts.contains(".."), parts.first != ".git" else {
+                throw TaskFieldError("environment.requirements \"\(path)\" must be a relative path inside the repository")
+            }
+            spec.requirementsFile = path
+        case .array?: spec.requirements = try strings("requirements")
+        default: throw TaskFieldError("environment.requirements must be a list of requirement lines or a file's path in the repository")
+        }
+        switch fields["editable"] {
+        case nil, .null?: break
+        case let .bool(editable)?: spec.editable = editable
+        default: throw TaskFieldError("environment.editable must be true or false")
+        }
+        return spec
     }
 }
 
@@ -160,7 +218,7 @@ struct TaskFieldError: Error {
 
 /// A SWE-bench instances file: JSON lines, or one JSON list.
 enum SWEBenchFile {
-    static func load(_ url: URL, repos: URL?) throws -> TaskSuite {
+    static func load(_ url: URL, repos: URL?, imagesHoldRepositories: Bool) throws -> TaskSuite {
         let text: String
         do { text = try String(contentsOf: url, encoding: .utf8) } catch {
             throw WardenError("tasks.read", "cannot read the tasks file: \(error.localizedDescription)", context: url.path)
@@ -203,18 +261,25 @@ enum SWEBenchFile {
                 problem("repo must be OWNER/NAME", instance.instanceID)
                 continue
             }
-            guard let repos else {
+            let origin = TaskOrigin.suiteFile(path: url.path, instanceID: instance.instanceID, repos: repos?.path)
+            let candidates = repos.map { [$0.appendingPathComponent(name.replacingOccurrences(of: "/", with: "__")), $0.appendingPathComponent(name)] } ?? []
+            let found = candidates.first { FileManager.default.fileExists(atPath: $0.path) }
+            if found == nil, instance.image != nil || imagesHoldRepositories {
+                var task = SuiteTask(instance: instance, repository: candidates.first ?? URL(fileURLWithPath: "/\(name)"), origin: origin)
+                task.repositoryInImage = true
+                suite.tasks.append(task)
+                continue
+            }
+            guard repos != nil else {
                 problem("repository \(name) is needed: pass --repos DIR holding DIR/\(name.replacingOccurrences(of: "/", with: "__")) (a clone or bare mirror)", instance.instanceID)
                 continue
             }
-            let candidates = [repos.appendingPathComponent(name.replacingOccurrences(of: "/", with: "__")), repos.appendingPathComponent(name)]
-            guard let repository = candidates.first(where: { FileManager.default.fileExists(atPath: $0.path) }) else {
+            guard let repository = found else {
                 problem("repository \(name) not found: looked for \(candidates.map(\.path).joined(separator: " and ")); "
                         + "provide it with `git clone --mirror <url-of-\(name)> \(candidates[0].path)`", instance.instanceID)
                 continue
             }
-            suite.tasks.append(SuiteTask(instance: instance, repository: repository,
-                                         origin: .suiteFile(path: url.path, instanceID: instance.instanceID, repos: repos.path)))
+            suite.tasks.append(SuiteTask(instance: instance, repository: repository, origin: origin))
         }
         return suite
     }

@@ -59,13 +59,17 @@ public struct TaskInstance: Sendable, Codable, Hashable {
     /// The container image the task runs in (`oci:DIR[:TAG]`, `docker-archive:FILE` or a
     /// registry reference); nil runs it on the host's root.
     public var image: String?
+    /// How Warden builds the task's environment once and shares it (a venv, installed
+    /// requirements, commands); nil: nothing is built.
+    public var environment: TaskEnvironmentSpec?
     /// Every other field of the row, kept as it was.
     public var extra: [String: JSONValue]
 
     public init(instanceID: String, problemStatement: String, hintsText: String? = nil, repo: String? = nil,
                 baseCommit: String? = nil, goldPatch: String? = nil, testPatch: String? = nil,
                 failToPass: [String] = [], passToPass: [String] = [], testCommand: String? = nil, logParser: LogParser? = nil,
-                timeoutSeconds: Double? = nil, setup: [String] = [], image: String? = nil, extra: [String: JSONValue] = [:]) {
+                timeoutSeconds: Double? = nil, setup: [String] = [], image: String? = nil, environment: TaskEnvironmentSpec? = nil,
+                extra: [String: JSONValue] = [:]) {
         self.instanceID = instanceID
         self.problemStatement = problemStatement
         self.hintsText = hintsText
@@ -80,7 +84,42 @@ public struct TaskInstance: Sendable, Codable, Hashable {
         self.timeoutSeconds = timeoutSeconds
         self.setup = setup
         self.image = image
+        self.environment = environment
         self.extra = extra
+    }
+}
+
+/// A task's `environment` field: what Warden builds once per (repository, version, spec) with
+/// the set-up profile and then binds read-only into the task's agent and test jails.
+///
+/// Steps run in order in the checkout: a venv with the host's Python of `python`; one
+/// `pip install` of `requirements` (listed lines, or a requirements file in the repository)
+/// and, when `editable`, of the repository itself; then `commands`.
+public struct TaskEnvironmentSpec: Sendable, Codable, Hashable {
+    /// The Python version (`3`, `3.11`); nil with requirements or `editable` means `3`, nil
+    /// without them makes no venv.
+    public var python: String?
+    /// Lines of a requirements file (options such as `--no-index` included).
+    public var requirements: [String]
+    /// A requirements file's path in the repository, read at the task's base commit.
+    public var requirementsFile: String?
+    /// Installs the repository itself in editable mode (`pip install -e`).
+    public var editable: Bool
+    /// Shell commands run after the installs, with the venv first on PATH.
+    public var commands: [String]
+
+    public init(python: String? = nil, requirements: [String] = [], requirementsFile: String? = nil, editable: Bool = false,
+                commands: [String] = []) {
+        self.python = python
+        self.requirements = requirements
+        self.requirementsFile = requirementsFile
+        self.editable = editable
+        self.commands = commands
+    }
+
+    /// The Python version the venv is made with, nil when there is no venv.
+    public var pythonVersion: String? {
+        python ?? (requirements.isEmpty && requirementsFile == nil && !editable ? nil : "3")
     }
 }
 

@@ -101,3 +101,15 @@ func changes(of diff: OpaquePointer) -> [FileChange] {
     }
     return result
 }
+
+/// Content ids as git computes them, for keys of Warden's caches.
+public enum ContentID {
+    /// The git blob id of `data` (libgit2's collision-detecting SHA-1), 40 hex digits.
+    public static func blob(_ data: Data) throws -> String {
+        try ensureLibgit2()
+        var oid = git_oid()
+        let rc = data.withUnsafeBytes { git_odb_hash(&oid, $0.baseAddress, $0.count, GIT_OBJECT_BLOB) }
+        try check(rc, "workspace.hash", "cannot hash \(data.count) bytes")
+        return oid.hex
+    }
+}

@@ -78,6 +78,9 @@ struct JailSpec {
     var outsideGID: UInt32 = 0
     /// Host ids of the jail's root when they differ from the harness's (a root harness).
     var mappedRoot: (uid: UInt32, gid: UInt32)?
+    /// The ids the jail's processes have inside its user namespace (an image's `User`); nil is
+    /// root. Either way they are the same host ids: only the jail's view of them changes.
+    var jailUser: (uid: UInt32, gid: UInt32)?
     /// User namespaces for id-mapped binds, by source path (opened by the supervisor).
     var idmapNamespaces: [String: Int32] = [:]
     /// An image as the root: its unpacked tree (read-only lower layer) and the jail's writable
@@ -181,6 +184,9 @@ func parseSpec(_ bytes: [UInt8]) -> JailSpec {
         case "map-root":
             let uid = UInt32(number(next())), gid = UInt32(number(next()))
             spec.mappedRoot = (uid, gid)
+        case "user":
+            let uid = UInt32(number(next())), gid = UInt32(number(next()))
+            spec.jailUser = (uid, gid)
         case "bind-ro", "bind-rw", "bind-ro-try", "bind-rw-try",
              "bind-ro-idmap", "bind-rw-idmap", "bind-ro-try-idmap", "bind-rw-try-idmap":
             let source = next(), target = next()
@@ -482,8 +488,10 @@ func enterJail(_ spec: JailSpec, sync: Int32, jailNamespace: Int32, cgroupHeld: 
         // network are done, and the namespaces holding them stay owned by the host.
         check("userns", "cannot enter the jail's user namespace", cjail_enter_userns(jailNamespace))
     }
-    check("userns", "cannot become gid 0 in the jail", cjail_setresgid(0))
-    check("userns", "cannot become uid 0 in the jail", cjail_setresuid(0))
+    if spec.jailUser == nil {
+        check("userns", "cannot become gid 0 in the jail", cjail_setresgid(0))
+        check("userns", "cannot become uid 0 in the jail", cjail_setresuid(0))
+    }
 
     for limit in spec.rlimits {
         var value = rlimit(rlim_cur: rlim_t(limit.soft), rlim_max: rlim_t(limit.hard))
@@ -500,7 +508,13 @@ func enterJail(_ spec: JailSpec, sync: Int32, jailNamespace: Int32, cgroupHeld: 
     // process can make itself the foreground of the terminal the harness runs in.
     check("session", "cannot start a session", setsid())
 
-    check("caps", "cannot drop capabilities", cjail_drop_capabilities())
+    if let user = spec.jailUser {
+        // Changing to another uid needs CAP_SETUID, and dropping the bounding set CAP_SETPCAP,
+        // so both happen in one step: bounding set, then the ids, then every capability.
+        check("caps", "cannot drop capabilities and become uid \(user.uid) gid \(user.gid)", cjail_drop_capabilities_as(user.uid, user.gid))
+    } else {
+        check("caps", "cannot drop capabilities", cjail_drop_capabilities())
+    }
     check("caps", "cannot set no_new_privs", cjail_set_no_new_privs())
     if !spec.seccomp.isEmpty {
         let loaded = spec.seccomp.withUnsafeBytes { cjail_load_seccomp($0.baseAddress, $0.count) }
@@ -604,9 +618,11 @@ func leaveCgroups(_ joined: [(directory: String, home: String)]) {
 /// owner to the jail's root. Returns the jail's namespace.
 func openUserNamespaces(_ spec: inout JailSpec) -> Int32 {
     guard let root = spec.mappedRoot else { return -1 }
-    let jailNamespace = cjail_make_userns(0, root.uid, 0, root.gid)
+    let inside = spec.jailUser ?? (0, 0)
+    let jailNamespace = cjail_make_userns(inside.uid, root.uid, inside.gid, root.gid)
     check("userns", "cannot create the jail's user namespace", jailNamespace)
-    var byOwner: [UInt64: Int32] = [0: jailNamespace]
+    // The jail's namespace maps root-owned sources to the jail's identity only when that is root.
+    var byOwner: [UInt64: Int32] = spec.jailUser == nil ? [0: jailNamespace] : [:]
     for op in spec.mounts {
         guard case let .bind(source, _, _, optional, true) = op else { continue }
         var info = stat()
@@ -662,8 +678,9 @@ func supervise() -> Never {
         if spec.outsideUID != 0 {
             check("userns", "cannot deny setgroups", writeFile("/proc/\(child)/setgroups", "deny\n"))
         }
-        check("userns", "cannot write the uid map", writeFile("/proc/\(child)/uid_map", "0 \(spec.outsideUID) 1\n"))
-        check("userns", "cannot write the gid map", writeFile("/proc/\(child)/gid_map", "0 \(spec.outsideGID) 1\n"))
+        let inside = spec.jailUser ?? (0, 0)
+        check("userns", "cannot write the uid map", writeFile("/proc/\(child)/uid_map", "\(inside.uid) \(spec.outsideUID) 1\n"))
+        check("userns", "cannot write the gid map", writeFile("/proc/\(child)/gid_map", "\(inside.gid) \(spec.outsideGID) 1\n"))
     }
     // The write end stays open for the supervisor's lifetime: the jail sees it hang up if we die.
     var go: UInt8 = 1

@@ -81,7 +81,10 @@ struct SolveCommand: AsyncParsableCommand {
 
         let work = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("warden-solve-\(UUID().uuidString)")
         defer { removeScratch(work) }
-        let (task, repository, origin) = try resolveTask(cache: work.appendingPathComponent("repos"))
+        let (task, repository, origin, repositoryInImage) = try resolveTask(cache: work.appendingPathComponent("repos"))
+        if repositoryInImage && apply {
+            throw WardenError("solve.apply", "--apply writes into the task's repository, which here is its image's; pass --repos with a copy")
+        }
         let output = URL(fileURLWithPath: out ?? "warden-runs/\(task.instanceID)-\(Int(Date().timeIntervalSince1970))")
         let client = try modelOptions.makeClient(goldPatch: task.goldPatch, protocol: handler)
         let scored = self.task != nil && !noScore
@@ -91,7 +94,9 @@ struct SolveCommand: AsyncParsableCommand {
             evaluator: scored ? Evaluator(profile: try SandboxProfile.load("tests"), setupProfile: try SandboxProfile.load("setup"), workRoot: work) : nil,
             scoreOutput: output.appendingPathComponent("score"), reviewer: confirm ? TerminalReviewer() : nil,
             modelName: client.name, wardenVersion: WardenVersion.current)
-        spec.image = try await taskImages().image(for: task)
+        let images = try taskImages()
+        spec.image = try await images.image(for: task)
+        if repositoryInImage, let image = spec.image { spec.repository = try await images.repository(in: image) }
         let episode = try await Episode.prepare(spec, trajectory: output.appendingPathComponent("trajectory.jsonl"))
         writeStandardError("warden solve: \(task.instanceID) with \(client.name), protocol \(configuration.protocol); trajectory in \(episode.trajectoryURL.path)\n")
         let final = try await runInteractively(episode, model: client, quiet: quiet, output: output, command: "solve")
@@ -107,9 +112,10 @@ struct SolveCommand: AsyncParsableCommand {
     }
 
     /// The suite task named on the command line, or an issue on the user's repository.
-    private func resolveTask(cache: URL) throws -> (TaskInstance, URL, TaskOrigin) {
+    private func resolveTask(cache: URL) throws -> (TaskInstance, URL, TaskOrigin, repositoryInImage: Bool) {
         if let reference = self.task {
-            var suite = try TaskSuite.load(reference, repos: repos.map { URL(fileURLWithPath: $0) }, cache: cache)
+            var suite = try TaskSuite.load(reference, repos: repos.map { URL(fileURLWithPath: $0) }, cache: cache,
+                                           imagesHoldRepositories: imageTemplate != nil)
             if let instance { suite.tasks = suite.tasks.filter { $0.instance.instanceID == instance } }
             for problem in suite.problems { writeStandardError("warden: \(problem)\n") }
             guard suite.tasks.count == 1, let chosen = suite.tasks.first else {
@@ -119,7 +125,7 @@ struct SolveCommand: AsyncParsableCommand {
             }
             var task = chosen.instance
             if task.image == nil, let imageTemplate { task.image = ImageTemplate.expand(imageTemplate, instanceID: task.instanceID) }
-            return (task, chosen.repository, chosen.origin)
+            return (task, chosen.repository, chosen.origin, chosen.repositoryInImage)
         }
         let repository = URL(fileURLWithPath: repo).standardizedFileURL
         let problem: String
@@ -136,7 +142,7 @@ struct SolveCommand: AsyncParsableCommand {
             }
         }
         return (TaskInstance(instanceID: repository.lastPathComponent + "-issue", problemStatement: problem,
-                             repo: repository.path, goldPatch: gold), repository, .repository(path: repository.path))
+                             repo: repository.path, goldPatch: gold), repository, .repository(path: repository.path), false)
     }
 }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Images
+import Runs
 import Sandbox
 import Scoring
 import Tasks
@@ -33,7 +34,8 @@ struct SuiteOptions: ParsableArguments {
     /// Loads `path` as the options say, for commands whose suite argument is optional.
     static func load(_ path: String, repos: String?, filter: String?, limit: Int?, imageTemplate: String? = nil,
                      cache: URL) throws -> TaskSuite {
-        var suite = try TaskSuite.load(path, repos: repos.map { URL(fileURLWithPath: $0) }, cache: cache).filtered(filter, limit: limit)
+        var suite = try TaskSuite.load(path, repos: repos.map { URL(fileURLWithPath: $0) }, cache: cache,
+                                       imagesHoldRepositories: imageTemplate != nil).filtered(filter, limit: limit)
         for problem in suite.problems { writeStandardError("warden: skipped \(problem)\n") }
         if let imageTemplate {
             for index in suite.tasks.indices where suite.tasks[index].instance.image == nil {
@@ -129,9 +131,10 @@ struct EvalCommand: AsyncParsableCommand {
                         return (task.instance.instanceID, nil, "empty patch")
                     }
                     do {
-                        let result = try await evaluator.evaluate(task.instance, repository: task.repository, patch: patch,
+                        let image = try await images.image(for: task.instance)
+                        let result = try await evaluator.evaluate(task.instance, repository: try await task.repository(in: image, images: images), patch: patch,
                                                                   output: output.appendingPathComponent(task.instance.instanceID),
-                                                                  image: try await images.image(for: task.instance))
+                                                                  image: image)
                         return (task.instance.instanceID, result, nil)
                     } catch {
                         return (task.instance.instanceID, nil, "\(error)")
@@ -242,12 +245,13 @@ struct TaskValidation: Sendable {
     static func run(_ task: SuiteTask, evaluator: Evaluator, images: TaskImages, runs: Int) async throws -> TaskValidation {
         let instance = task.instance
         let image = try await images.image(for: instance)
+        let repository = try await task.repository(in: image, images: images)
         var validation = TaskValidation(id: instance.instanceID, problems: [], flaky: [], testSeconds: [])
         if instance.failToPass.isEmpty { validation.problems.append("FAIL_TO_PASS is empty") }
         if (instance.goldPatch ?? "").isEmpty { validation.problems.append("no gold patch") }
         var seen: [[String: TestStatus]] = []
         for run in 1...max(1, runs) {
-            let gold = try await evaluator.evaluate(instance, repository: task.repository, patch: instance.goldPatch, image: image)
+            let gold = try await evaluator.evaluate(instance, repository: repository, patch: instance.goldPatch, image: image)
             validation.testSeconds.append(gold.testMilliseconds / 1000)
             seen.append(gold.statuses)
             if !gold.resolved {
@@ -260,7 +264,7 @@ struct TaskValidation: Sendable {
                 validation.problems.append("tests not in the log: \(missing.prefix(5).joined(separator: ", "))\(missing.count > 5 ? " and \(missing.count - 5) more" : "")")
             }
         }
-        let empty = try await evaluator.evaluate(instance, repository: task.repository, patch: nil, image: image)
+        let empty = try await evaluator.evaluate(instance, repository: repository, patch: nil, image: image)
         if empty.resolution == .full { validation.problems.append("the empty patch resolves the task") }
         let ids = Set(seen.flatMap(\.keys))
         validation.flaky = ids.filter { id in Set(seen.map { $0[id] }).count > 1 }.sorted()

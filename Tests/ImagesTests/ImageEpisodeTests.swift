@@ -29,7 +29,7 @@ struct ImageEpisodeTests {
             instanceID: GreetTask.instanceID, problemStatement: "greet should say Hi.", repo: "warden/greet", baseCommit: base,
             goldPatch: GreetTask.goldPatch, testPatch: GreetTask.testPatch, failToPass: GreetTask.failToPass,
             passToPass: GreetTask.passToPass, testCommand: GreetTask.testCommand, logParser: .tap, image: "docker-archive:test")
-        let jailImage = image.jailImage(name: "greet")
+        let jailImage = try image.jailImage(name: "greet")
         let evaluator = Evaluator(profile: try ImageJailTests.profile("tests-image"), workRoot: directory.appendingPathComponent("eval"))
         let configuration = AgentConfiguration()
         let spec = EpisodeSpec(task: task, repository: source, configuration: configuration, profile: try ImageJailTests.profile(),

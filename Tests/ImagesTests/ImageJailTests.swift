@@ -28,7 +28,7 @@ struct ImageJailTests {
         let checkout = scratch.appendingPathComponent("checkout")
         try FileManager.default.createDirectory(at: checkout, withIntermediateDirectories: true)
         try "the task's repository\n".write(to: checkout.appendingPathComponent("README"), atomically: true, encoding: .utf8)
-        let configuration = try JailConfiguration(profile: try profile(), checkout: checkout, image: image.jailImage(name: "small"),
+        let configuration = try JailConfiguration(profile: try profile(), checkout: checkout, image: try image.jailImage(name: "small"),
                                                   mountPoint: "/testbed")
         return (configuration, image, scratch)
     }
@@ -98,7 +98,7 @@ struct ImageJailTests {
         let checkout = URL(fileURLWithPath: configuration.checkoutSource)
         #expect { try JailConfiguration(profile: try Self.profile(), checkout: checkout) } throws: { ($0 as? WardenError)?.code == "jail.image" }
         #expect {
-            try JailConfiguration(profile: try Self.profile("agent"), checkout: checkout, image: image.jailImage(name: "small"))
+            try JailConfiguration(profile: try Self.profile("agent"), checkout: checkout, image: try image.jailImage(name: "small"))
         } throws: { ($0 as? WardenError)?.code == "jail.image" }
         #expect(try Self.profile("tests-image").rootfs == .image)
         // A task with an image swaps the host profile for its -image variant, keeping a tighter memory cap.
@@ -106,5 +106,52 @@ struct ImageJailTests {
         agent.limits.memoryMB = 512
         let variant = try agent.forImage()
         #expect(variant.name == "agent-image" && variant.rootfs == .image && variant.limits.memoryMB == 512)
+    }
+}
+
+@Suite("Image users")
+struct ImageUserTests {
+    /// A session in an image whose `User` is `user`, over a checkout with one file.
+    static func session(user: String) async throws -> (shell: ShellSession, checkout: URL, scratch: URL) {
+        let scratch = try temporaryDirectory("image-user")
+        let layout = try TestImages.withUser(user, in: scratch)
+        let image = try await ImageStore(directory: scratch.appendingPathComponent("store")).prepare(try ImageName("oci:" + layout.path))
+        let checkout = scratch.appendingPathComponent("checkout")
+        try FileManager.default.createDirectory(at: checkout, withIntermediateDirectories: true)
+        try "base\n".write(to: checkout.appendingPathComponent("README"), atomically: true, encoding: .utf8)
+        let configuration = try JailConfiguration(profile: try ImageJailTests.profile(), checkout: checkout,
+                                                  image: try image.jailImage(name: "user"), mountPoint: "/testbed")
+        return (ShellSession(configuration: configuration), checkout, scratch)
+    }
+
+    @Test("The image's User runs the jail, by name or by ids, and can still edit the checkout", arguments: [
+        ("agent", "1000 1000 agent"), ("1000", "1000 1000 agent"), ("agent:staff", "1000 50 agent"), ("1234:5", "1234 5 1234"),
+    ])
+    func runsAsTheImageUser(user: String, expected: String) async throws {
+        let (shell, checkout, scratch) = try await Self.session(user: user)
+        defer { shell.close(); try? FileManager.default.removeItem(at: scratch) }
+        let result = try await shell.run("""
+            echo "$(id -u) $(id -g) $USER"
+            echo edited >> README && touch created && stat -c %u README created
+            """)
+        #expect(result.exitCode == 0, "\(result.combined.text)")
+        let uid = expected.split(separator: " ")[0]
+        #expect(result.stdout.text == "\(expected)\n\(uid)\n\(uid)\n", "\(result.combined.text)")
+        #expect(try String(contentsOf: checkout.appendingPathComponent("README"), encoding: .utf8) == "base\nedited\n")
+        var info = stat()
+        #expect(stat(checkout.appendingPathComponent("created").path, &info) == 0)
+        #expect(info.st_uid == geteuid(), "files the user creates are the checkout owner's on the host")
+    }
+
+    @Test("A User the image does not list is a clear error")
+    func unknownUser() async throws {
+        let scratch = try temporaryDirectory("image-user")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let layout = try TestImages.withUser("ghost", in: scratch)
+        let image = try await ImageStore(directory: scratch.appendingPathComponent("store")).prepare(try ImageName("oci:" + layout.path))
+        #expect(throws: WardenError.self) { try image.jailImage(name: "user") }
+        do { _ = try image.jailImage(name: "user") } catch let error as WardenError {
+            #expect(error.message.contains("\"ghost\", which its /etc/passwd does not list"))
+        }
     }
 }

@@ -10,7 +10,7 @@
 // The interface between the harness and warden-jail: the specification's directives, the
 // descriptors and the shell's status socket. Bump it with any change to them, so a helper left
 // over from another build refuses to start instead of running a shell nobody can frame.
-#define CJAIL_PROTOCOL_VERSION 3
+#define CJAIL_PROTOCOL_VERSION 4
 
 // Namespace flags (defined in sched.h only under _GNU_SOURCE).
 extern const unsigned long cjail_CLONE_NEWUSER;
@@ -31,6 +31,8 @@ int cjail_pidfd_open(pid_t pid);
 int cjail_loopback_up(void);
 /// Locks securebits, drops the bounding set, ambient, inheritable, permitted and effective caps.
 int cjail_drop_capabilities(void);
+/// The same, becoming uid/gid on the way (the bounding set goes first, while CAP_SETPCAP is held).
+int cjail_drop_capabilities_as(uid_t uid, gid_t gid);
 int cjail_set_no_new_privs(void);
 /// Loads a classic BPF seccomp program (an array of struct sock_filter, 8 bytes each).
 int cjail_load_seccomp(const void *program, size_t length);
