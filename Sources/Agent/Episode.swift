@@ -192,9 +192,11 @@ public actor Episode {
         let checkout = spec.workDirectory.appendingPathComponent("checkout"), state = spec.workDirectory.appendingPathComponent("state")
         do {
             let taskEnvironment = try await spec.preparedEnvironment()?.mount
+            // The jail starts on the reserved, empty checkout while it is materialized: the
+            // shell runs nothing until the first step, and the bind shows the files once written.
             let shell = try await onOwnThread {
                 try FileManager.default.createDirectory(at: state, withIntermediateDirectories: true)
-                try WorkspaceTracker.materialize(source: spec.repository, commit: spec.task.baseCommit ?? "HEAD", into: checkout)
+                try WorkspaceTracker.reserveCheckout(at: checkout)
                 let profile = spec.image == nil ? spec.profile : try spec.profile.forImage()
                 return ShellSession(configuration: try JailConfiguration(profile: profile, checkout: checkout, image: spec.image,
                                                                          mountPoint: spec.jailCheckoutPath, environmentMount: taskEnvironment))
@@ -207,8 +209,9 @@ public actor Episode {
                     spec.observer?.jailStarted(seconds: seconds(since: begun))
                 }
                 let tracked = try await onOwnThread {
-                    Unchecked((try WorkspaceTracker(checkout: checkout, stateDirectory: state, objectSource: spec.repository),
-                               try TrajectoryWriter(url: trajectory)))
+                    try WorkspaceTracker.materialize(source: spec.repository, commit: spec.task.baseCommit ?? "HEAD", into: checkout)
+                    return Unchecked((try WorkspaceTracker(checkout: checkout, stateDirectory: state, objectSource: spec.repository),
+                                      try TrajectoryWriter(url: trajectory)))
                 }
                 try await jailStarted
                 prepared = Unchecked((AgentEnvironment(shell: shell, tracker: tracked.value.0, observationCharacters: spec.configuration.observationCharacters),

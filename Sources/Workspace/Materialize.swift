@@ -6,6 +6,17 @@ extension WorkspaceTracker {
     /// The branch a materialized checkout has checked out.
     public static let materializedBranch = "main"
 
+    /// Creates the empty directories a checkout will fill, `.git` included, so that a jail can
+    /// bind them (`.git` read-only where its profile says so) while ``materialize(source:commit:into:)``
+    /// writes the files: the bind shows the same directories, filled or not.
+    public static func reserveCheckout(at destination: URL) throws {
+        do {
+            try FileManager.default.createDirectory(at: destination.appendingPathComponent(".git"), withIntermediateDirectories: true)
+        } catch {
+            throw WardenError("workspace.materialize", "cannot create the checkout directory: \(error)", context: destination.path)
+        }
+    }
+
     /// Creates a fresh repository at `destination` whose only history is `commit` and its ancestors.
     ///
     /// Exactly the objects reachable from `commit` are copied (a pack built from a revision
@@ -16,11 +27,13 @@ extension WorkspaceTracker {
     /// - Parameters:
     ///   - source: A normal or bare repository.
     ///   - commit: Anything that resolves to a commit in `source` (id, branch, tag).
-    ///   - destination: A path that does not exist yet or is an empty directory.
+    ///   - destination: A path that does not exist yet, an empty directory, or one that
+    ///     ``reserveCheckout(at:)`` made.
     public static func materialize(source: URL, commit: String, into destination: URL) throws {
         try ensureLibgit2()
         let context = "\(source.path) @ \(commit)"
-        if let existing = try? FileManager.default.contentsOfDirectory(atPath: destination.path), !existing.isEmpty {
+        if let existing = try? FileManager.default.contentsOfDirectory(atPath: destination.path), !existing.isEmpty,
+           existing != [".git"] || !((try? FileManager.default.contentsOfDirectory(atPath: destination.path + "/.git"))?.isEmpty ?? false) {
             throw WardenError("workspace.materialize", "destination \(destination.path) exists and is not empty", context: context)
         }
 
