@@ -50,7 +50,8 @@ func runThroughputBenchmarks(episodes: Int = 32, concurrency: Int = 16, stepsPer
     let wall = seconds(ContinuousClock.now - started)
     let cpu = processCPUSeconds() - cpuBefore
     print("throughput: \(episodes) episodes x \(stepsPerEpisode) steps, \(concurrency) at once: \(formatted(Double(steps) / wall, digits: 0)) steps/s "
-        + "(target >= 300), harness CPU \(formatted(cpu / Double(steps) * 1000, digits: 2)) ms per step, peak RSS \(formatted(peakResidentMegabytes(), digits: 1)) MB (target <= 150)")
+        + "(target >= 600 at 32 at once), harness CPU \(formatted(cpu / Double(steps) * 1000, digits: 2)) ms per step (target <= 1), "
+        + "peak RSS \(formatted(peakResidentMegabytes(), digits: 1)) MB (target <= 60 at 32 at once)")
 }
 
 private func seconds(_ duration: Duration) -> Double {
