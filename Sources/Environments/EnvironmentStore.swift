@@ -147,12 +147,21 @@ struct BuildInputs: Sendable, Codable {
 
     /// `environment.json`: the inputs and how long the build took.
     func record(seconds: Double) throws -> Data {
-        var object = try JSONDecoder().decode(JSONValue.self, from: try Self.encoder.encode(self))
-        if case var .object(fields) = object {
-            fields["build_seconds"] = .number((seconds * 100).rounded() / 100)
-            object = .object(fields)
+        try Self.encoder.encode(Record(inputs: self, buildSeconds: (seconds * 100).rounded() / 100))
+    }
+
+    /// The inputs' fields and `build_seconds`, in one object.
+    private struct Record: Encodable {
+        var inputs: BuildInputs
+        var buildSeconds: Double
+
+        private enum Key: String, CodingKey { case buildSeconds = "build_seconds" }
+
+        func encode(to encoder: any Encoder) throws {
+            try inputs.encode(to: encoder)
+            var container = encoder.container(keyedBy: Key.self)
+            try container.encode(buildSeconds, forKey: .buildSeconds)
         }
-        return try Self.encoder.encode(object)
     }
 
     private static let encoder: JSONEncoder = {

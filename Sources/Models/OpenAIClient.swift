@@ -374,8 +374,6 @@ public final class OpenAIClient: ModelClient {
         }
         if let http = error as? HTTPClientError {
             switch http {
-            case .readTimeout:
-                return .retry(stalledProblem)
             case .connectTimeout:
                 return .retry(Problem(
                     message: "could not connect within \(Self.seconds(configuration.connectTimeout))"

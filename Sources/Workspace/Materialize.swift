@@ -32,8 +32,10 @@ extension WorkspaceTracker {
     public static func materialize(source: URL, commit: String, into destination: URL) throws {
         try ensureLibgit2()
         let context = "\(source.path) @ \(commit)"
-        if let existing = try? FileManager.default.contentsOfDirectory(atPath: destination.path), !existing.isEmpty,
-           existing != [".git"] || !((try? FileManager.default.contentsOfDirectory(atPath: destination.path + "/.git"))?.isEmpty ?? false) {
+        let existing = (try? FileManager.default.contentsOfDirectory(atPath: destination.path)) ?? []
+        let reserved = existing == [".git"]
+            && (try? FileManager.default.contentsOfDirectory(atPath: destination.path + "/.git"))?.isEmpty == true
+        if !existing.isEmpty, !reserved {
             throw WardenError("workspace.materialize", "destination \(destination.path) exists and is not empty", context: context)
         }
 
