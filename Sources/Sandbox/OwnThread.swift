@@ -3,9 +3,78 @@ import Foundation
 /// Runs blocking work (a jail's I/O loop, materializing a checkout, scanning a work tree) on a
 /// thread of its own, so it never holds one of the few threads of Swift's concurrency pool
 /// while other episodes wait for theirs.
+///
+/// The thread is one of ``BlockingThreads``: a new thread per call cost a clone, a stack
+/// mapping and its unmapping for every command an agent runs.
 public func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
-        let thread = Thread { continuation.resume(with: Result { try body() }) }
-        thread.start()
+        BlockingThreads.shared.run { continuation.resume(with: Result { try body() }) }
+    }
+}
+
+/// Threads kept for blocking work: each piece of work gets a thread to itself at once, an idle
+/// one when there is one and a new one otherwise, never a queue behind busy ones (work may wait
+/// for other work, such as a jail's start beside the checkout it will show). A thread idle for
+/// `idleTimeout` ends.
+final class BlockingThreads: @unchecked Sendable {
+    static let shared = BlockingThreads(idleTimeout: 10)
+
+    private let idleTimeout: TimeInterval
+    private let condition = NSCondition()
+    // Guarded by `condition`.
+    private var pending: [@Sendable () -> Void] = []
+    private var idle = 0
+    private(set) var threads = 0
+    private(set) var started = 0
+
+    init(idleTimeout: TimeInterval) {
+        self.idleTimeout = idleTimeout
+    }
+
+    func run(_ work: @escaping @Sendable () -> Void) {
+        condition.lock()
+        pending.append(work)
+        // Every pending piece needs a waiter of its own: an idle thread counts only while there
+        // are no more pending pieces than idle threads.
+        let wakeIdle = idle >= pending.count
+        if !wakeIdle {
+            threads += 1
+            started += 1
+        }
+        condition.unlock()
+        if wakeIdle {
+            condition.signal()
+        } else {
+            let thread = Thread { [self] in serve() }
+            thread.start()
+        }
+    }
+
+    /// The number of threads alive and how many were ever started (for tests).
+    var counts: (alive: Int, started: Int) {
+        condition.lock()
+        defer { condition.unlock() }
+        return (threads, started)
+    }
+
+    private func serve() {
+        condition.lock()
+        while true {
+            if !pending.isEmpty {
+                let work = pending.removeFirst()
+                condition.unlock()
+                work()
+                condition.lock()
+                continue
+            }
+            idle += 1
+            let signaled = condition.wait(until: Date(timeIntervalSinceNow: idleTimeout))
+            idle -= 1
+            if !signaled && pending.isEmpty {
+                threads -= 1
+                condition.unlock()
+                return
+            }
+        }
     }
 }

@@ -58,11 +58,19 @@ final class ToolchainProbeCache: Sendable {
         }
     }
 
+    /// The variables the version managers read; an answer belongs to one set of their values.
+    private static let environmentNames = ["PATH", "HOME", "PYENV_ROOT", "PYENV_VERSION", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN", "VIRTUAL_ENV"]
+
     /// The probe's output: remembered when nothing it depends on changed, else from `run`.
     func output(of executable: String, _ arguments: [String], selectedBy selectors: [String],
+                environment: [String: String] = ProcessInfo.processInfo.environment,
                 run: (String, [String]) -> String?) -> String? {
-        // The working directory is part of the key: version files are looked up from it.
-        let key = ([FileManager.default.currentDirectoryPath, executable] + arguments).joined(separator: "\u{1F}")
+        // The working directory and the variables are part of the key, not only witnesses:
+        // version files are looked up from the directory, and two shells that alternate (one
+        // with a virtualenv on PATH, one without) each keep their answer instead of evicting
+        // the other's and paying for the probe every time.
+        let variables = Self.environmentNames.map { "\($0)=\(environment[$0] ?? "-")" }
+        let key = ([FileManager.default.currentDirectoryPath, executable] + arguments + variables).joined(separator: "\u{1F}")
         let inputs = Self.inputWitnesses(executable: executable, selectors: selectors)
         if let entry = load()[key], entry.witnesses == inputs.merging(Self.outputWitnesses(entry.output)) { $1 } {
             return entry.output
@@ -74,10 +82,6 @@ final class ToolchainProbeCache: Sendable {
 
     private static func inputWitnesses(executable: String, selectors: [String]) -> [String: String] {
         var witnesses: [String: String] = [:]
-        let environment = ProcessInfo.processInfo.environment
-        for name in ["PATH", "HOME", "PYENV_ROOT", "PYENV_VERSION", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN", "VIRTUAL_ENV"] {
-            witnesses["env:" + name] = environment[name] ?? "-"
-        }
         for path in [executable] + selectors { witnesses[path] = signature(of: path) }
         return witnesses
     }

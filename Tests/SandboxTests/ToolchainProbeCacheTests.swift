@@ -60,6 +60,23 @@ import Testing
         #expect(probe.count == 5)
     }
 
+    /// Two shells whose PATHs differ (one in a virtualenv) ran the probe on every alternation,
+    /// 100-300 ms each through pyenv's shims, because one entry held one environment.
+    @Test func alternatingEnvironmentsEachKeepTheirAnswer() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("warden-probes-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let file = root.appendingPathComponent("probes.json")
+        let probe = Probe(answer: "/usr")
+        let plain = ["PATH": "/usr/bin:/bin", "HOME": "/root"]
+        let inVirtualenv = ["PATH": "/venv/bin:/usr/bin:/bin", "HOME": "/root", "VIRTUAL_ENV": "/venv"]
+        for round in 0..<3 {
+            for environment in [plain, inVirtualenv] {
+                #expect(ToolchainProbeCache(file: file).output(of: "/bin/sh", ["x"], selectedBy: [], environment: environment, run: probe.run) == "/usr")
+            }
+            #expect(probe.count == 2, "round \(round)")
+        }
+    }
+
     @Test func aDamagedCacheFileIsIgnoredAndRewritten() throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("warden-probes-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }
