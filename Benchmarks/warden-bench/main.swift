@@ -21,6 +21,7 @@ do {
     if wanted("throughput") { try await runThroughputBenchmarks(episodes: 48, concurrency: 16) }
     if wanted("trace") { try await runTraceBenchmarks() }
     if wanted("memory") { try await runThroughputBenchmarks(episodes: 32, concurrency: 32) }
+    if wanted("steady") { try await runThroughputBenchmarks(episodes: 192, concurrency: 32) }
     if wanted("long")  { try await runThroughputBenchmarks(episodes: 32, concurrency: 32, stepsPerEpisode: 200) }
     if wanted("footprint") { try runFootprintBenchmarks() }
     if wanted("startup") { try await runStartupBenchmarks() }

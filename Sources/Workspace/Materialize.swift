@@ -30,6 +30,10 @@ extension WorkspaceTracker {
     ///   - destination: A path that does not exist yet, an empty directory, or one that
     ///     ``reserveCheckout(at:)`` made.
     public static func materialize(source: URL, commit: String, into destination: URL) throws {
+        try materialize(source: source, commit: commit, into: destination, packs: .shared)
+    }
+
+    static func materialize(source: URL, commit: String, into destination: URL, packs: PackCache) throws {
         try ensureLibgit2()
         let context = "\(source.path) @ \(commit)"
         let existing = (try? FileManager.default.contentsOfDirectory(atPath: destination.path)) ?? []
@@ -69,21 +73,24 @@ extension WorkspaceTracker {
         defer { git_config_free(config) }
         try check(git_config_set_bool(config, "core.logAllRefUpdates", 0), "workspace.materialize", "cannot disable reflogs", context: destination.path)
 
-        // Exactly the objects reachable from the commit.
-        var walk: OpaquePointer?
-        try check(git_revwalk_new(&walk, sourceRepo), "workspace.materialize", "cannot walk history", context: context)
-        defer { git_revwalk_free(walk) }
-        try check(git_revwalk_push(walk, &commitID), "workspace.materialize", "cannot walk from \(commit)", context: context)
-        var builder: OpaquePointer?
-        try check(git_packbuilder_new(&builder, sourceRepo), "workspace.materialize", "cannot start a pack", context: context)
-        defer { git_packbuilder_free(builder) }
-        _ = git_packbuilder_set_threads(builder, 0)  // 0: one delta-search thread per core
-        try check(git_packbuilder_insert_walk(builder, walk), "workspace.materialize", "cannot collect the history of \(commit)", context: context)
         guard let gitDirectory = git_repository_path(destinationRepo).map({ String(cString: $0) }) else {
             throw WardenError("workspace.materialize", "the new repository has no git directory", context: destination.path)
         }
         let packDirectory = gitDirectory + "objects/pack"
-        try check(git_packbuilder_write(builder, packDirectory, 0, nil, nil), "workspace.materialize", "cannot write the pack", context: packDirectory)
+        let sourceKey = URL(fileURLWithPath: source.path).resolvingSymlinksInPath().path + "\u{0}" + commitID.hex
+        try packs.install(key: sourceKey, into: packDirectory) {
+            // Exactly the objects reachable from the commit.
+            var walk: OpaquePointer?
+            try check(git_revwalk_new(&walk, sourceRepo), "workspace.materialize", "cannot walk history", context: context)
+            defer { git_revwalk_free(walk) }
+            try check(git_revwalk_push(walk, &commitID), "workspace.materialize", "cannot walk from \(commit)", context: context)
+            var builder: OpaquePointer?
+            try check(git_packbuilder_new(&builder, sourceRepo), "workspace.materialize", "cannot start a pack", context: context)
+            defer { git_packbuilder_free(builder) }
+            _ = git_packbuilder_set_threads(builder, 0)  // 0: one delta-search thread per core
+            try check(git_packbuilder_insert_walk(builder, walk), "workspace.materialize", "cannot collect the history of \(commit)", context: context)
+            try check(git_packbuilder_write(builder, packDirectory, 0, nil, nil), "workspace.materialize", "cannot write the pack", context: packDirectory)
+        }
 
         var odb: OpaquePointer?
         try check(git_repository_odb(&odb, destinationRepo), "workspace.materialize", "cannot open the new object database", context: destination.path)
@@ -97,11 +104,35 @@ extension WorkspaceTracker {
         var checkoutOptions = git_checkout_options()
         git_checkout_options_init(&checkoutOptions, UInt32(GIT_CHECKOUT_OPTIONS_VERSION))
         checkoutOptions.checkout_strategy = GIT_CHECKOUT_FORCE.rawValue
+        // With the user's configuration shut out, only a `.gitattributes` in the tree can ask
+        // for a filter. Without one, libgit2's attribute lookups for each file (a realpath of
+        // its directory, and a look for attribute files in it) are a third of the checkout.
+        checkoutOptions.disable_filters = try treeHasAttributeFiles(destinationRepo, commit: &commitID) ? 0 : 1
         try check(git_checkout_head(destinationRepo, &checkoutOptions), "workspace.materialize", "cannot check out \(commit)", context: destination.path)
 
         // Belt and braces: no reflog may name anything, even the commit itself.
         if FileManager.default.fileExists(atPath: gitDirectory + "logs") {
             try FileManager.default.removeItem(atPath: gitDirectory + "logs")
         }
+    }
+
+    /// Whether any directory of the commit's tree has a `.gitattributes` entry.
+    private static func treeHasAttributeFiles(_ repo: OpaquePointer?, commit: inout git_oid) throws -> Bool {
+        var commitObject: OpaquePointer?
+        try check(git_commit_lookup(&commitObject, repo, &commit), "workspace.materialize", "cannot read commit \(commit.hex)")
+        defer { git_commit_free(commitObject) }
+        var tree: OpaquePointer?
+        try check(git_commit_tree(&tree, commitObject), "workspace.materialize", "cannot read the tree of \(commit.hex)")
+        defer { git_tree_free(tree) }
+        var found = false
+        let walked = withUnsafeMutablePointer(to: &found) { flag in
+            git_tree_walk(tree, GIT_TREEWALK_PRE, { _, entry, payload in
+                guard let name = git_tree_entry_name(entry), strcmp(name, ".gitattributes") == 0 else { return 0 }
+                payload?.assumingMemoryBound(to: Bool.self).pointee = true
+                return -1  // found: stop walking
+            }, flag)
+        }
+        if !found { try check(walked, "workspace.materialize", "cannot walk the tree of \(commit.hex)") }
+        return found
     }
 }

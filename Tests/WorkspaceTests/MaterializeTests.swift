@@ -72,6 +72,25 @@ import Workspace
         try checkHidesLaterHistory(source: bare, info: info, destination: info.root.path("dest"))
     }
 
+    /// Checkouts skip libgit2's filters when the tree has no attribute files; one anywhere in
+    /// the tree, even deep, keeps them.
+    @Test func attributeFilesInTheTreeStillApplyTheirFilters() throws {
+        let root = try TempDirectory()
+        let repo = root.path("source")
+        try FileManager.default.createDirectory(at: repo, withIntermediateDirectories: true)
+        try git(["init", "-q"], in: repo)
+        try write("*.txt eol=crlf\n", to: repo.appendingPathComponent("deep/er/.gitattributes"))
+        try write("a\nb\n", to: repo.appendingPathComponent("deep/er/windows.txt"))
+        try write("a\nb\n", to: repo.appendingPathComponent("plain.txt"))
+        try git(["add", "-A"], in: repo)
+        try git(["commit", "-q", "-m", "base"], in: repo)
+        let destination = root.path("dest")
+        try WorkspaceTracker.materialize(source: repo, commit: "HEAD", into: destination)
+        #expect(try read(destination.appendingPathComponent("deep/er/windows.txt")) == "a\r\nb\r\n")
+        #expect(try read(destination.appendingPathComponent("plain.txt")) == "a\nb\n")
+        #expect(try git(["status", "--porcelain"], in: destination).isEmpty)
+    }
+
     @Test func materializedCheckoutIsTrackable() throws {
         let info = try Source()
         let destination = info.root.path("dest")

@@ -1,0 +1,77 @@
+import Foundation
+import Testing
+@testable import Workspace
+
+/// A commit's pack is built once per process and copied into later checkouts of it.
+@Suite struct PackCacheTests {
+    private func cache(limit: Int = 64 << 20) -> PackCache {
+        PackCache(directory: FileManager.default.temporaryDirectory.path, byteLimit: limit)
+    }
+
+    private func expectComplete(_ checkout: URL, at commit: String, history: [String]) throws {
+        #expect(try git(["rev-parse", "HEAD"], in: checkout).trimmingCharacters(in: .whitespacesAndNewlines) == commit)
+        #expect(try git(["log", "--all", "--format=%H"], in: checkout).split(separator: "\n").map(String.init) == history)
+        #expect(try git(["status", "--porcelain"], in: checkout).isEmpty)
+        #expect(try gitSucceeds(["fsck", "--full", "--strict"], in: checkout))
+    }
+
+    @Test func aSecondCheckoutOfTheSameCommitCopiesItsPack() throws {
+        let info = try MaterializeTests.Source()
+        let packs = cache()
+        for name in ["one", "two"] {
+            try WorkspaceTracker.materialize(source: info.repo, commit: info.base, into: info.root.path(name), packs: packs)
+            try expectComplete(info.root.path(name), at: info.base, history: [info.base, info.first])
+        }
+        #expect(packs.state.builds == 1)
+        // The copy hides later history exactly as the built pack did.
+        #expect(try gitSucceeds(["cat-file", "-e", info.later], in: info.root.path("two")) == false)
+
+        try WorkspaceTracker.materialize(source: info.repo, commit: info.later, into: info.root.path("later"), packs: packs)
+        try expectComplete(info.root.path("later"), at: info.later, history: [info.later, info.base, info.first])
+        #expect(try read(info.root.path("later").appendingPathComponent("answer.txt")) == "solution\n")
+        #expect(packs.state.builds == 2)
+    }
+
+    /// Episodes of one task start together: they wait for one build instead of each making one.
+    @Test func concurrentCheckoutsOfOneCommitBuildOnce() async throws {
+        let info = try MaterializeTests.Source()
+        let packs = cache()
+        let (repo, base) = (info.repo, info.base)
+        let destinations = (0..<8).map { info.root.path("c\($0)") }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for destination in destinations {
+                group.addTask {
+                    try WorkspaceTracker.materialize(source: repo, commit: base, into: destination, packs: packs)
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(packs.state.builds == 1)
+        for destination in destinations { try expectComplete(destination, at: info.base, history: [info.base, info.first]) }
+    }
+
+    @Test func packsOverTheLimitAreNotKeptAndTheOldestGoesFirst() throws {
+        let info = try MaterializeTests.Source()
+        let tiny = cache(limit: 16)
+        for name in ["a", "b"] { try WorkspaceTracker.materialize(source: info.repo, commit: info.base, into: info.root.path(name), packs: tiny) }
+        #expect(tiny.state.builds == 2)
+        #expect(tiny.state.kept.isEmpty)
+        try expectComplete(info.root.path("b"), at: info.base, history: [info.base, info.first])
+
+        // Room for either of these small packs, not both.
+        var sizes: [Int] = []
+        for (name, commit) in [("size-base", info.base), ("size-later", info.later)] {
+            let probe = cache()
+            try WorkspaceTracker.materialize(source: info.repo, commit: commit, into: info.root.path(name), packs: probe)
+            sizes.append(probe.state.bytes)
+        }
+        let one = cache(limit: sizes.max()! + 1)
+        try WorkspaceTracker.materialize(source: info.repo, commit: info.base, into: info.root.path("base"), packs: one)
+        try WorkspaceTracker.materialize(source: info.repo, commit: info.later, into: info.root.path("later"), packs: one)
+        #expect(one.state.kept.count == 1)
+        #expect(one.state.kept.first?.hasSuffix(info.later) == true)
+        try WorkspaceTracker.materialize(source: info.repo, commit: info.base, into: info.root.path("base-again"), packs: one)
+        #expect(one.state.builds == 3)
+        try expectComplete(info.root.path("base-again"), at: info.base, history: [info.base, info.first])
+    }
+}
