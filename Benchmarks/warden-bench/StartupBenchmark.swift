@@ -9,10 +9,10 @@ import Workspace
 ///
 /// End to end: `warden solve` with a replayed model whose first command prints bash's
 /// `$EPOCHREALTIME` (a builtin: no process is started to read the clock), against the
-/// wall clock read just before `posix_spawn`. The breakdown times the same steps in this
-/// process, one by one: process start (`warden --version` from spawn to exit, beside
-/// `/bin/true`), materialize, tracker start, jail configuration, jail and shell start, the
-/// first command's round trip and the first model call. Medians of `runs`.
+/// wall clock read just before `posix_spawn`. The breakdown is the same solves' own marks
+/// (`WARDEN_STARTUP_TRACE`): when `run` starts after argument parsing, when the jail, the
+/// checkout and the tracker start and finish, the first reply. Beside them the floors:
+/// `/bin/true`, a fresh bash reaching its first command, and `warden --version`. Medians of `runs`.
 func runStartupBenchmarks(runs: Int = 15) async throws {
     let products = URL(fileURLWithPath: try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")).deletingLastPathComponent()
     let warden = products.appendingPathComponent("warden").path
@@ -31,56 +31,41 @@ func runStartupBenchmarks(runs: Int = 15) async throws {
     let script = root.appendingPathComponent("responses.json")
     try JSONEncoder().encode(responses).write(to: script)
 
-    var endToEnd: [Double] = [], versions: [Double] = [], floors: [Double] = []
+    var endToEnd: [Double] = [], versions: [Double] = [], floors: [Double] = [], bashFloors: [Double] = []
+    var marks: [String: [Double]] = [:]
+    var order: [String] = []
     for run in 0..<runs {
         floors.append(try spawnToExit("/bin/true", []))
         versions.append(try spawnToExit(warden, ["--version"]))
+        let printed = root.appendingPathComponent("bash-\(run).txt")
+        let bashSpawned = Date().timeIntervalSince1970
+        _ = try spawnToExit("/bin/bash", ["--noprofile", "--norc", "-c", "echo $EPOCHREALTIME > \(printed.path)"])
+        bashFloors.append((try Double(String(contentsOf: printed, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) * 1000 - bashSpawned * 1000)
         let out = root.appendingPathComponent("out-\(run)")
+        let trace = root.appendingPathComponent("marks-\(run).txt")
         let spawned = Date().timeIntervalSince1970
         _ = try spawnToExit(warden, ["solve", "--repo", repository.path, "--issue-text", "Append a line.", "--model", "replay:\(script.path)",
-                                     "--protocol", "cwm", "--out", out.path])
+                                     "--protocol", "cwm", "--out", out.path], environment: ["WARDEN_STARTUP_TRACE=\(trace.path)"])
         endToEnd.append((try firstCommandStart(in: out.appendingPathComponent("trajectory.jsonl")) - spawned) * 1000)
-    }
-
-    // The same steps in this process.
-    let profile = try SandboxProfile.load("agent")
-    var phases: [String: [Double]] = [:]
-    func time(_ name: String, _ body: () throws -> Void) rethrows {
-        let elapsed = try measureMilliseconds(body)
-        phases[name, default: []].append(elapsed)
-    }
-    for run in 0..<runs {
-        let work = root.appendingPathComponent("phases-\(run)")
-        let checkout = work.appendingPathComponent("checkout")
-        try time("materialize") { try WorkspaceTracker.materialize(source: repository, commit: "HEAD", into: checkout) }
-        var tracker: WorkspaceTracker?
-        try time("tracker start") { tracker = try WorkspaceTracker(checkout: checkout, stateDirectory: work.appendingPathComponent("state"), objectSource: repository) }
-        var jail: JailConfiguration?
-        try time("jail configuration") { jail = try JailConfiguration(profile: profile, checkout: checkout) }
-        guard let jail else { continue }
-        let shell = ShellSession(configuration: jail)
-        try time("jail and shell start") { try shell.start() }
-        try time("first command round trip") { _ = try shell.run("true") }
-        shell.close()
-        let model = ReplayClient(responses: responses.map { ModelResponse(content: $0) })
-        let started = ContinuousClock.now
-        _ = try await model.complete(ModelRequest(messages: [ChatMessage(role: .user, content: "x")]))
-        let elapsed = ContinuousClock.now - started
-        phases["first model call", default: []].append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)
-        _ = tracker
+        for line in try String(contentsOf: trace, encoding: .utf8).split(separator: "\n") {
+            guard let space = line.lastIndex(of: " "), let time = Double(line[line.index(after: space)...]) else { continue }
+            let name = String(line[..<space])
+            if marks[name] == nil { order.append(name) }
+            marks[name, default: []].append((time - spawned) * 1000)
+        }
     }
 
     let total = percentile(endToEnd, 0.5)
     print("startup: exec to the first command's start median \(formatted(total, digits: 1)) ms (p10 \(formatted(percentile(endToEnd, 0.1), digits: 1)), "
-        + "p90 \(formatted(percentile(endToEnd, 0.9), digits: 1)); target <= 20 ms) on a 20-file repository")
-    print("startup: process start: warden --version spawn to exit \(formatted(percentile(versions, 0.5), digits: 2)) ms, /bin/true \(formatted(percentile(floors, 0.5), digits: 2)) ms")
-    var accounted = percentile(versions, 0.5)
-    for name in ["materialize", "tracker start", "jail configuration", "jail and shell start", "first command round trip", "first model call"] {
-        let median = percentile(phases[name] ?? [], 0.5)
-        accounted += median
-        print("startup:   \(name) \(formatted(median, digits: 2)) ms")
+        + "p90 \(formatted(percentile(endToEnd, 0.9), digits: 1)); target <= 20 ms) on a 20-file repository, \(runs) runs")
+    print("startup: floors: /bin/true spawn to exit \(formatted(percentile(floors, 0.5), digits: 2)) ms, a fresh bash to its first command "
+        + "\(formatted(percentile(bashFloors, 0.5), digits: 2)) ms; warden --version spawn to exit \(formatted(percentile(versions, 0.5), digits: 2)) ms")
+    // The marks of the same runs, in the order they first appeared: median ms since spawn.
+    print("startup: marks in the same solves (median ms after spawn; jail, materialize and tracker run side by side):")
+    for name in order {
+        print("startup:   \(name.padding(toLength: 16, withPad: " ", startingAt: 0)) \(formatted(percentile(marks[name] ?? [], 0.5), digits: 1))")
     }
-    print("startup:   the rest (command line, task and prompt set-up, trajectory header) \(formatted(total - accounted, digits: 2)) ms")
+    print("startup:   first command    \(formatted(total, digits: 1))")
 }
 
 /// The wall-clock time (seconds since 1970) that the first command of a trajectory printed.
@@ -96,7 +81,7 @@ private func firstCommandStart(in trajectory: URL) throws -> Double {
 }
 
 /// Milliseconds from `posix_spawn` of `path` to its exit (output discarded); it must exit 0 or 1.
-private func spawnToExit(_ path: String, _ arguments: [String]) throws -> Double {
+private func spawnToExit(_ path: String, _ arguments: [String], environment extra: [String] = []) throws -> Double {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
@@ -104,10 +89,18 @@ private func spawnToExit(_ path: String, _ arguments: [String]) throws -> Double
     posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
     let argv = ([path] + arguments).map { strdup($0) } + [nil]
     defer { argv.forEach { free($0) } }
+    var inherited: [String] = []
+    var entry = environ
+    while let variable = entry.pointee {
+        inherited.append(String(cString: variable))
+        entry += 1
+    }
+    let envp = (inherited + extra).map { strdup($0) } + [nil]
+    defer { envp.forEach { free($0) } }
     var pid: pid_t = 0
     var status: Int32 = 0
     let start = ContinuousClock.now
-    let spawned = posix_spawn(&pid, path, &actions, nil, argv, environ)
+    let spawned = posix_spawn(&pid, path, &actions, nil, argv, envp)
     guard spawned == 0 else { throw WardenError("bench.startup", "cannot start \(path): \(String(cString: strerror(spawned)))") }
     while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
     let elapsed = ContinuousClock.now - start

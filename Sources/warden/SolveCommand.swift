@@ -75,6 +75,7 @@ struct SolveCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        StartupTrace.mark("run")
         WorkspaceTracker.initializeLibraryInBackground()
         try logging.bootstrap()
         let (configuration, handler) = try agentOptions.resolve()
@@ -94,10 +95,13 @@ struct SolveCommand: AsyncParsableCommand {
             evaluator: scored ? Evaluator(profile: try SandboxProfile.load("tests"), setupProfile: try SandboxProfile.load("setup"), workRoot: work) : nil,
             scoreOutput: output.appendingPathComponent("score"), reviewer: confirm ? TerminalReviewer() : nil,
             modelName: client.name, wardenVersion: WardenVersion.current)
+        StartupTrace.mark("spec")
         let images = try taskImages()
         spec.image = try await images.image(for: task)
         if repositoryInImage, let image = spec.image { spec.repository = try await images.repository(in: image) }
+        StartupTrace.mark("images")
         let episode = try await Episode.prepare(spec, trajectory: output.appendingPathComponent("trajectory.jsonl"))
+        StartupTrace.mark("prepared")
         writeStandardError("warden solve: \(task.instanceID) with \(client.name), protocol \(configuration.protocol); trajectory in \(episode.trajectoryURL.path)\n")
         let final = try await runInteractively(episode, model: client, quiet: quiet, output: output, command: "solve")
         let patch = final.submission ?? final.finalDiff

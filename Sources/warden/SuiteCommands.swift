@@ -178,7 +178,9 @@ struct TasksCommand: AsyncParsableCommand {
     )
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List a suite's tasks with their base commits and tests.")
+        // Named here, not derived from the type: deriving casts the type to three protocols,
+        // each a scan of every conformance in the binary, on every `warden` start.
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List a suite's tasks with their base commits and tests.")
 
         @OptionGroup var suiteOptions: SuiteOptions
 
@@ -200,6 +202,7 @@ struct TasksCommand: AsyncParsableCommand {
 
     struct Validate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "validate",
             abstract: "Check every task: the gold patch resolves in every run, the empty patch does not, the tests exist, none is flaky.")
 
         @OptionGroup var suiteOptions: SuiteOptions
