@@ -71,7 +71,13 @@ let package = Package(
         // The jail: profiles, the helper protocol, the persistent shell, seccomp policy.
         .target(name: "Sandbox", dependencies: ["WardenCore", "CSeccomp", "CJail"]),
         // Workspace state through libgit2: snapshots, diffs, apply, restore, materialize.
-        .target(name: "Workspace", dependencies: ["WardenCore", "CGit2", .product(name: "Logging", package: "swift-log")]),
+        // libgit2's start-up parse of the system's CA certificates, replaced (see tls_roots.c).
+        // The executable must export the two functions for libgit2's calls to bind to them.
+        .target(name: "CGitTLS", linkerSettings: [.unsafeFlags([
+            "-Xlinker", "--export-dynamic-symbol=mbedtls_x509_crt_parse_file",
+            "-Xlinker", "--export-dynamic-symbol=mbedtls_x509_crt_parse_path",
+        ])]),
+        .target(name: "Workspace", dependencies: ["WardenCore", "CGit2", "CGitTLS", .product(name: "Logging", package: "swift-log")]),
 
         // Task environments (a venv, requirements, commands) built once with the set-up profile
         // and shared read-only by the task's jails.

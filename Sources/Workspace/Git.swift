@@ -1,4 +1,5 @@
 import CGit2
+import CGitTLS
 import Foundation
 import WardenCore
 
@@ -24,6 +25,10 @@ private let libgit2Setup: Result<Void, WardenError> = {
     }
     return .success(())
 }()
+
+/// How many times libgit2 asked for the system's CA certificates and was given none
+/// (Sources/CGitTLS/tls_roots.c).
+var skippedCertificateLoads: Int { Int(cgittls_skipped_certificate_loads()) }
 
 /// Makes sure libgit2 is initialised and isolated; cheap after the first call.
 func ensureLibgit2() throws {
