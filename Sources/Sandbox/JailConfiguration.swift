@@ -226,6 +226,18 @@ public struct JailConfiguration: Sendable {
         return String(decoding: text, as: UTF8.self)
     }
 
+    /// Starts the host probes a first jail configuration makes (toolchains found through
+    /// their version managers, kernel support, cgroup placement), on a thread of their own,
+    /// so they overlap whatever the command does before it configures a jail. Each probe is
+    /// made once per process; a later configuration finds the answer or waits for it.
+    public static func probeHostInBackground(for profile: SandboxProfile) {
+        BlockingThreads.shared.detach {
+            _ = ToolchainDetector.detect(profile.toolchains)
+            _ = try? KernelSupport.ensureSupported()  // its failure is reported by the configuration itself
+            _ = CgroupPlacement.current
+        }
+    }
+
     /// The helper lives beside the running executable (`.build/debug/warden-jail`), or where
     /// `WARDEN_JAIL` says.
     public static func locateHelper() throws -> String {

@@ -8,7 +8,10 @@ import Foundation
 /// mapping and its unmapping for every command an agent runs.
 public func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
-        BlockingThreads.shared.run { continuation.resume(with: Result { try body() }) }
+        BlockingThreads.shared.run {
+            let result = Result { try body() }
+            return { continuation.resume(with: result) }
+        }
     }
 }
 
@@ -22,7 +25,7 @@ final class BlockingThreads: @unchecked Sendable {
     private let idleTimeout: TimeInterval
     private let condition = NSCondition()
     // Guarded by `condition`.
-    private var pending: [@Sendable () -> Void] = []
+    private var pending: [@Sendable () -> @Sendable () -> Void] = []
     private var idle = 0
     private(set) var threads = 0
     private(set) var started = 0
@@ -31,7 +34,9 @@ final class BlockingThreads: @unchecked Sendable {
         self.idleTimeout = idleTimeout
     }
 
-    func run(_ work: @escaping @Sendable () -> Void) {
+    /// Runs `work` on a thread of its own, then the completion it returns (which resumes
+    /// whoever waits for the work) once that thread counts as free again.
+    func run(_ work: @escaping @Sendable () -> @Sendable () -> Void) {
         condition.lock()
         pending.append(work)
         // Every pending piece needs a waiter of its own: an idle thread counts only while there
@@ -50,6 +55,14 @@ final class BlockingThreads: @unchecked Sendable {
         }
     }
 
+    /// Runs `work`, which nobody waits for, on a thread of its own.
+    func detach(_ work: @escaping @Sendable () -> Void) {
+        run { () -> @Sendable () -> Void in
+            work()
+            return {}
+        }
+    }
+
     /// The number of threads alive and how many were ever started (for tests).
     var counts: (alive: Int, started: Int) {
         condition.lock()
@@ -63,8 +76,17 @@ final class BlockingThreads: @unchecked Sendable {
             if !pending.isEmpty {
                 let work = pending.removeFirst()
                 condition.unlock()
-                work()
+                let finish = work()
+                // Free before the waiting task resumes: the work it sends next (the next
+                // command of an episode) finds this thread instead of starting another. The
+                // lock is held from here until the thread waits again, so nothing sent in
+                // between goes unseen.
                 condition.lock()
+                idle += 1
+                condition.unlock()
+                finish()
+                condition.lock()
+                idle -= 1
                 continue
             }
             idle += 1

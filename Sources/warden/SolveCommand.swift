@@ -79,6 +79,8 @@ struct SolveCommand: AsyncParsableCommand {
         WorkspaceTracker.initializeLibraryInBackground()
         try logging.bootstrap()
         let (configuration, handler) = try agentOptions.resolve()
+        let profile = try SandboxProfile.load(configuration.sandboxProfile)
+        JailConfiguration.probeHostInBackground(for: profile)
 
         let work = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("warden-solve-\(UUID().uuidString)")
         defer { removeScratch(work) }
@@ -91,7 +93,7 @@ struct SolveCommand: AsyncParsableCommand {
         let scored = self.task != nil && !noScore
         var spec = EpisodeSpec(
             task: task, repository: repository, origin: origin, configuration: configuration,
-            profile: try SandboxProfile.load(configuration.sandboxProfile), workDirectory: work.appendingPathComponent("episode"),
+            profile: profile, workDirectory: work.appendingPathComponent("episode"),
             evaluator: scored ? Evaluator(profile: try SandboxProfile.load("tests"), setupProfile: try SandboxProfile.load("setup"), workRoot: work) : nil,
             scoreOutput: output.appendingPathComponent("score"), reviewer: confirm ? TerminalReviewer() : nil,
             modelName: client.name, wardenVersion: WardenVersion.current)

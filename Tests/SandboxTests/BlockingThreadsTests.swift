@@ -61,6 +61,9 @@ import Testing
 
 private func run<T: Sendable>(on threads: BlockingThreads, _ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
-        threads.run { continuation.resume(with: Result { try body() }) }
+        threads.run {
+            let result = Result { try body() }
+            return { continuation.resume(with: result) }
+        }
     }
 }
