@@ -13,7 +13,7 @@ import Workspace
 /// (`WARDEN_STARTUP_TRACE`): when `run` starts after argument parsing, when the jail, the
 /// checkout and the tracker start and finish, the first reply. Beside them the floors:
 /// `/bin/true`, a fresh bash reaching its first command, and `warden --version`. Medians of `runs`.
-func runStartupBenchmarks(runs: Int = 15) async throws {
+func runStartupBenchmarks(runs: Int = 21) async throws {
     let products = URL(fileURLWithPath: try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")).deletingLastPathComponent()
     let warden = products.appendingPathComponent("warden").path
     guard FileManager.default.isExecutableFile(atPath: warden) else {
@@ -31,6 +31,10 @@ func runStartupBenchmarks(runs: Int = 15) async throws {
     let script = root.appendingPathComponent("responses.json")
     try JSONEncoder().encode(responses).write(to: script)
 
+    // WARDEN_BENCH_BASELINE names an earlier build of warden to time in the same runs,
+    // alternating with this one (the machines are shared: only same-run figures compare).
+    let baseline = ProcessInfo.processInfo.environment["WARDEN_BENCH_BASELINE"]
+    var baselineEndToEnd: [Double] = []
     var endToEnd: [Double] = [], versions: [Double] = [], floors: [Double] = [], bashFloors: [Double] = []
     var marks: [String: [Double]] = [:]
     var order: [String] = []
@@ -40,16 +44,28 @@ func runStartupBenchmarks(runs: Int = 15) async throws {
         let printed = root.appendingPathComponent("bash-\(run).txt")
         let bashSpawned = Date().timeIntervalSince1970
         _ = try spawnToExit("/bin/bash", ["--noprofile", "--norc", "-c", "echo $EPOCHREALTIME > \(printed.path)"])
-        bashFloors.append((try Double(String(contentsOf: printed, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) * 1000 - bashSpawned * 1000)
+        guard let bashStarted = Double(try String(contentsOf: printed, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw WardenError("bench.startup", "bash printed no time", context: printed.path)
+        }
+        bashFloors.append((bashStarted - bashSpawned) * 1000)
         let out = root.appendingPathComponent("out-\(run)")
         let trace = root.appendingPathComponent("marks-\(run).txt")
         let spawned = Date().timeIntervalSince1970
         _ = try spawnToExit(warden, ["solve", "--repo", repository.path, "--issue-text", "Append a line.", "--model", "replay:\(script.path)",
                                      "--protocol", "cwm", "--out", out.path], environment: ["WARDEN_STARTUP_TRACE=\(trace.path)"])
         endToEnd.append((try firstCommandStart(in: out.appendingPathComponent("trajectory.jsonl")) - spawned) * 1000)
+        if let baseline {
+            let baselineOut = root.appendingPathComponent("baseline-out-\(run)")
+            let baselineSpawned = Date().timeIntervalSince1970
+            _ = try spawnToExit(baseline, ["solve", "--repo", repository.path, "--issue-text", "Append a line.", "--model", "replay:\(script.path)",
+                                           "--protocol", "cwm", "--out", baselineOut.path])
+            baselineEndToEnd.append((try firstCommandStart(in: baselineOut.appendingPathComponent("trajectory.jsonl")) - baselineSpawned) * 1000)
+        }
+        var seen: Set<String> = []
         for line in try String(contentsOf: trace, encoding: .utf8).split(separator: "\n") {
             guard let space = line.lastIndex(of: " "), let time = Double(line[line.index(after: space)...]) else { continue }
             let name = String(line[..<space])
+            guard seen.insert(name).inserted else { continue }  // a run's first reply, not its later ones
             if marks[name] == nil { order.append(name) }
             marks[name, default: []].append((time - spawned) * 1000)
         }
@@ -58,6 +74,11 @@ func runStartupBenchmarks(runs: Int = 15) async throws {
     let total = percentile(endToEnd, 0.5)
     print("startup: exec to the first command's start median \(formatted(total, digits: 1)) ms (p10 \(formatted(percentile(endToEnd, 0.1), digits: 1)), "
         + "p90 \(formatted(percentile(endToEnd, 0.9), digits: 1)); target <= 20 ms) on a 20-file repository, \(runs) runs")
+    if let baseline {
+        let before = percentile(baselineEndToEnd, 0.5)
+        print("startup: the baseline \(baseline) in the same runs: median \(formatted(before, digits: 1)) ms (p10 \(formatted(percentile(baselineEndToEnd, 0.1), digits: 1)), "
+            + "p90 \(formatted(percentile(baselineEndToEnd, 0.9), digits: 1))); this build takes \(formatted(total / before, digits: 2))x its time")
+    }
     print("startup: floors: /bin/true spawn to exit \(formatted(percentile(floors, 0.5), digits: 2)) ms, a fresh bash to its first command "
         + "\(formatted(percentile(bashFloors, 0.5), digits: 2)) ms; warden --version spawn to exit \(formatted(percentile(versions, 0.5), digits: 2)) ms")
     // The marks of the same runs, in the order they first appeared: median ms since spawn.

@@ -212,11 +212,7 @@ func timestamp(_ date: Date = Date()) -> String {
     let milliseconds = min(999, Int(((interval - Double(seconds)) * 1000).rounded(.down)))
     var parts = tm()
     gmtime_r(&seconds, &parts)
-    func digits(_ value: Int32, _ width: Int) -> String {
-        let text = String(value)
-        return String(repeating: "0", count: max(0, width - text.count)) + text
-    }
-    return digits(parts.tm_year + 1900, 4) + "-" + digits(parts.tm_mon + 1, 2) + "-" + digits(parts.tm_mday, 2)
-        + "T" + digits(parts.tm_hour, 2) + ":" + digits(parts.tm_min, 2) + ":" + digits(parts.tm_sec, 2)
-        + "." + digits(Int32(milliseconds), 3) + "Z"
+    return zeroPadded(parts.tm_year + 1900, width: 4) + "-" + zeroPadded(parts.tm_mon + 1, width: 2) + "-" + zeroPadded(parts.tm_mday, width: 2)
+        + "T" + zeroPadded(parts.tm_hour, width: 2) + ":" + zeroPadded(parts.tm_min, width: 2) + ":" + zeroPadded(parts.tm_sec, width: 2)
+        + "." + zeroPadded(milliseconds, width: 3) + "Z"
 }

@@ -8,7 +8,9 @@
  * those certificates; the dynamic linker binds libgit2's calls to these, which load nothing.
  * Should libgit2 ever open an HTTPS connection in this process, it would have no trusted
  * roots and refuse every server: the failure is closed, never an unchecked connection. With a
- * libgit2 built on OpenSSL these functions are simply never called.
+ * libgit2 built on OpenSSL these functions are simply never called. The replacement holds for
+ * the whole process, not only libgit2: nothing else in Warden uses mbedTLS (the model client's
+ * TLS is BoringSSL, inside swift-nio-ssl, under its own names).
  */
 #include <stdatomic.h>
 #include "cgittls.h"

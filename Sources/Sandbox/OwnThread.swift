@@ -7,8 +7,12 @@ import Foundation
 /// The thread is one of ``BlockingThreads``: a new thread per call cost a clone, a stack
 /// mapping and its unmapping for every command an agent runs.
 public func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await onOwnThread(of: .shared, body)
+}
+
+func onOwnThread<T: Sendable>(of threads: BlockingThreads, _ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
-        BlockingThreads.shared.run {
+        threads.run {
             let result = Result { try body() }
             return { continuation.resume(with: result) }
         }
@@ -27,8 +31,8 @@ final class BlockingThreads: @unchecked Sendable {
     // Guarded by `condition`.
     private var pending: [@Sendable () -> @Sendable () -> Void] = []
     private var idle = 0
-    private(set) var threads = 0
-    private(set) var started = 0
+    private var threads = 0
+    private var started = 0
 
     init(idleTimeout: TimeInterval) {
         self.idleTimeout = idleTimeout
@@ -74,17 +78,18 @@ final class BlockingThreads: @unchecked Sendable {
         condition.lock()
         while true {
             if !pending.isEmpty {
-                let work = pending.removeFirst()
+                var work = Optional(pending.removeFirst())
                 condition.unlock()
-                let finish = work()
+                var finish = work?() ?? {}
+                work = nil
                 // Free before the waiting task resumes: the work it sends next (the next
-                // command of an episode) finds this thread instead of starting another. The
-                // lock is held from here until the thread waits again, so nothing sent in
-                // between goes unseen.
+                // command of an episode) finds this thread instead of starting another, and
+                // this thread looks at the pending work under the lock before it waits.
                 condition.lock()
                 idle += 1
                 condition.unlock()
                 finish()
+                finish = {}  // whatever it held is released here, not under the lock
                 condition.lock()
                 idle -= 1
                 continue

@@ -9,11 +9,13 @@ public enum StartupTrace {
         guard descriptor >= 0 else { return }
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
-        let line = "\(name) \(now.tv_sec).\(String(now.tv_nsec / 1000).leftPadded(to: 6))\n"
+        let line = "\(name) \(now.tv_sec).\(zeroPadded(now.tv_nsec / 1000, width: 6))\n"
         _ = line.withCString { write(descriptor, $0, strlen($0)) }
     }
 }
 
-private extension String {
-    func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
+/// `value` in decimal with leading zeros to `width` digits.
+public func zeroPadded(_ value: some BinaryInteger, width: Int) -> String {
+    let text = String(value)
+    return String(repeating: "0", count: max(0, width - text.count)) + text
 }

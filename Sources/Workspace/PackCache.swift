@@ -9,13 +9,13 @@ import WardenCore
 /// (the next attempt at a task, its scoring, an environment server's reset) copies two files
 /// instead of walking the history and compressing every object again: half of what
 /// materializing a small repository cost. A pack is kept from the second time its commit is
-/// checked out: most commits of a one-shot `warden solve` or of a batch run are checked out
+/// checked out, or the first when other checkouts are waiting for it: most commits of a one-shot `warden solve` or of a batch run are checked out
 /// once or twice, and keeping costs a copy (7 ms on this machine's ext4 `/tmp` for a small
 /// repository, far more for a large one). The copies live in unnamed temporary files, which
 /// vanish with the process however it ends; at most `byteLimit` bytes are kept, the least
 /// recently used going first.
 final class PackCache: @unchecked Sendable {
-    static let shared = PackCache(directory: FileManager.default.temporaryDirectory.path, byteLimit: 256 << 20)
+    static let shared = PackCache(directory: FileManager.default.temporaryDirectory.path, byteLimit: 256 << 20, countLimit: 64)
 
     /// One kept pack: its file name without extension and the open copies of its two files.
     final class Pack: Sendable {
@@ -40,6 +40,9 @@ final class PackCache: @unchecked Sendable {
 
     private let directory: String
     private let byteLimit: Int
+    /// Each kept pack holds two descriptors: many small repositories must not use up the
+    /// process's descriptor limit.
+    private let countLimit: Int
     private let condition = NSCondition()
     // Guarded by `condition`.
     private var packs: [String: Pack] = [:]
@@ -47,12 +50,15 @@ final class PackCache: @unchecked Sendable {
     private var building: Set<String> = []
     /// Keys built once and not kept (bounded: cleared when it grows past 4,096).
     private var builtOnce: Set<String> = []
+    /// Keys whose build others are waiting for: proof enough that the pack will be reused.
+    private var awaited: Set<String> = []
     private var keptBytes = 0
     private var buildCount = 0
 
-    init(directory: String, byteLimit: Int) {
+    init(directory: String, byteLimit: Int, countLimit: Int = 64) {
         self.directory = directory
         self.byteLimit = byteLimit
+        self.countLimit = countLimit
     }
 
     /// Puts the pack for `key` into `packDirectory`: a copy of the kept one when there is one,
@@ -60,19 +66,26 @@ final class PackCache: @unchecked Sendable {
     /// for one build rather than each making their own.
     func install(key: String, into packDirectory: String, build: () throws -> Void) throws {
         condition.lock()
-        while building.contains(key) { condition.wait() }
+        while building.contains(key) {
+            awaited.insert(key)
+            condition.wait()
+        }
         if let pack = packs[key] {
             recency.removeAll { $0 == key }
             recency.append(key)
             condition.unlock()
-            try Self.copy(pack.pack, to: packDirectory + "/" + pack.name + ".pack")
-            try Self.copy(pack.index, to: packDirectory + "/" + pack.name + ".idx")
+            // The pack's descriptors stay open while they are copied, even if it is evicted meanwhile.
+            try withExtendedLifetime(pack) {
+                try Self.copy(pack.pack, to: packDirectory + "/" + pack.name + ".pack")
+                try Self.copy(pack.index, to: packDirectory + "/" + pack.name + ".idx")
+            }
             return
         }
         building.insert(key)
         buildCount += 1
-        let seenBefore = builtOnce.remove(key) != nil
-        if !seenBefore {
+        awaited.remove(key)
+        let builtBefore = builtOnce.remove(key) != nil
+        if !builtBefore {
             if builtOnce.count >= 4_096 { builtOnce.removeAll() }
             builtOnce.insert(key)
         }
@@ -80,16 +93,20 @@ final class PackCache: @unchecked Sendable {
         defer {
             condition.lock()
             building.remove(key)
+            awaited.remove(key)
             condition.broadcast()
             condition.unlock()
         }
         try build()
-        guard seenBefore else { return }
+        condition.lock()
+        let reused = builtBefore || awaited.contains(key)
+        condition.unlock()
+        guard reused else { return }
         do {
             guard let pack = try keep(from: packDirectory) else { return }
             condition.lock()
             defer { condition.unlock() }
-            while keptBytes + pack.bytes > byteLimit, let oldest = recency.first {
+            while keptBytes + pack.bytes > byteLimit || packs.count >= countLimit, let oldest = recency.first {
                 recency.removeFirst()
                 keptBytes -= packs.removeValue(forKey: oldest)?.bytes ?? 0
             }

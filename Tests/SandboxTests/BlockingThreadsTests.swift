@@ -9,7 +9,7 @@ import Testing
     @Test func sequentialWorkReusesOneThread() async throws {
         let threads = BlockingThreads(idleTimeout: 30)
         for index in 0..<50 {
-            let answer = try await run(on: threads) { index * 2 }
+            let answer = try await onOwnThread(of: threads) { index * 2 }
             #expect(answer == index * 2)
         }
         #expect(threads.counts.started == 1)
@@ -25,7 +25,7 @@ import Testing
             let finished = try await withThrowingTaskGroup(of: Bool.self) { group in
                 for _ in 0..<16 {
                     group.addTask {
-                        try await run(on: threads) {
+                        try await onOwnThread(of: threads) {
                             arrived.count.add(1, ordering: .sequentiallyConsistent)
                             let deadline = Date(timeIntervalSinceNow: 10)
                             while arrived.count.load(ordering: .sequentiallyConsistent) < 16 {
@@ -46,24 +46,15 @@ import Testing
 
     @Test func idleThreadsEnd() async throws {
         let threads = BlockingThreads(idleTimeout: 0.05)
-        _ = try await run(on: threads) { 1 }
+        _ = try await onOwnThread(of: threads) { 1 }
         let deadline = Date(timeIntervalSinceNow: 5)
         while threads.counts.alive > 0 && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
         #expect(threads.counts.alive == 0)
-        #expect(try await run(on: threads) { 2 } == 2)
+        #expect(try await onOwnThread(of: threads) { 2 } == 2)
         #expect(threads.counts.started == 2)
     }
 
     final class Arrivals: Sendable {
         let count = Atomic<Int>(0)
-    }
-}
-
-private func run<T: Sendable>(on threads: BlockingThreads, _ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        threads.run {
-            let result = Result { try body() }
-            return { continuation.resume(with: result) }
-        }
     }
 }
