@@ -1,4 +1,5 @@
 import ArgumentParser
+import WardenCore
 
 /// The `warden` command line: a thin layer that parses flags and wires the libraries.
 @main
@@ -18,6 +19,12 @@ struct Warden: AsyncParsableCommand {
         ],
         defaultSubcommand: nil
     )
+
+    /// The entry point: marks when it starts (`WARDEN_STARTUP_TRACE`), then parses and runs.
+    static func main() async {
+        StartupTrace.mark("main")
+        await main(nil)
+    }
 }
 
 /// The release and the commit it was built from (the BuildInfo plugin reads it at build time).
