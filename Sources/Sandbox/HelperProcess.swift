@@ -28,14 +28,56 @@ final class HelperProcess {
     /// `passing` becomes the jailed program's fd 3 (the helper's fd 6); the caller keeps its copy.
     static func start(_ configuration: JailConfiguration, arguments: [String], workingDirectory: String?,
                       passing passedDescriptor: Int32? = nil) throws -> HelperProcess {
-        ignoreSigpipe
+        let specification = try specificationBytes(configuration, arguments: arguments, workingDirectory: workingDirectory)
+        return try finish(try spawn(configuration.helperPath, passing: passedDescriptor), specification: specification, configuration: configuration)
+    }
+
+    /// Starts a jail as ``start(_:arguments:workingDirectory:passing:)`` does, on a helper
+    /// that is already running and waiting for its specification (``Spawned/prestarted``).
+    static func start(_ configuration: JailConfiguration, arguments: [String], workingDirectory: String?,
+                      on spawned: Spawned) throws -> HelperProcess {
+        let specification: [UInt8]
+        do { specification = try specificationBytes(configuration, arguments: arguments, workingDirectory: workingDirectory) } catch {
+            spawned.abandon()
+            throw error
+        }
+        return try finish(spawned, specification: specification, configuration: configuration)
+    }
+
+    /// The specification as the helper reads it: NUL-terminated tokens.
+    private static func specificationBytes(_ configuration: JailConfiguration, arguments: [String], workingDirectory: String?) throws -> [UInt8] {
         let tokens = configuration.specification(arguments: arguments, workingDirectory: workingDirectory)
         if let bad = tokens.first(where: { $0.utf8.contains(0) }) {
             throw WardenError("jail.spec", "a jail argument contains a NUL byte: \(bad.prefix(80))")
         }
         var specification = [UInt8]()
         for token in tokens { specification += Array(token.utf8) + [0] }
+        guard specification.count < 60_000 else {
+            throw WardenError("jail.spec", "the jail specification is too large (\(specification.count) bytes)")
+        }
+        return specification
+    }
 
+    /// A started helper waiting for its specification, and the harness's ends of its pipes.
+    struct Spawned: Sendable {
+        let path: String
+        let pid: pid_t
+        let specWrite: Int32, statusRead: Int32, input: Int32, output: Int32, errorOutput: Int32, lifeline: Int32
+        /// For a prestarted shell's helper: the status socket end the harness keeps (the
+        /// helper's fd 6 is the other end).
+        var statusSocket: Int32 = -1
+
+        /// Ends a helper nobody will use: its specification pipe closes empty, so it exits.
+        func abandon() {
+            for fd in [specWrite, statusRead, input, output, errorOutput, lifeline, statusSocket] where fd >= 0 { close(fd) }
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        }
+    }
+
+    /// Spawns the helper with its pipes; it blocks reading its specification on fd 3.
+    static func spawn(_ helperPath: String, passing passedDescriptor: Int32?) throws -> Spawned {
+        ignoreSigpipe
         // Every descriptor given to the helper is numbered above its fds 0-6 first: the spawn
         // dup2s them into 0-6 one after another, and a source numbered like an earlier target
         // would hand the helper whatever that dup2 just put there (a harness started with few
@@ -52,21 +94,7 @@ final class HelperProcess {
         }
         let passedCopy = try passedDescriptor.map { try aboveHelperDescriptors($0, closing: false) }
         defer { if let passedCopy, passedCopy != passedDescriptor { close(passedCopy) } }
-        let (specRead, specWrite) = (pipes[0], pipes[1])
-        let (statusRead, statusWrite) = (pipes[2], pipes[3])
-        let (stdinRead, stdinWrite) = (pipes[4], pipes[5])
-        let (stdoutRead, stdoutWrite) = (pipes[6], pipes[7])
-        let (stderrRead, stderrWrite) = (pipes[8], pipes[9])
-        let (lifelineRead, lifelineWrite) = (pipes[10], pipes[11])
-
-        // The specification is a few kilobytes: it fits in the pipe before the helper runs.
-        guard specification.count < 60_000 else {
-            throw WardenError("jail.spec", "the jail specification is too large (\(specification.count) bytes)")
-        }
-        let written = specification.withUnsafeBytes { write(specWrite, $0.baseAddress, $0.count) }
-        guard written == specification.count else { throw WardenError("jail.start", "cannot write the jail specification") }
-        close(specWrite)
-        pipes[1] = -1
+        let (specRead, statusWrite, stdinRead, stdoutWrite, stderrWrite, lifelineRead) = (pipes[0], pipes[3], pipes[4], pipes[7], pipes[9], pipes[10])
 
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -92,24 +120,43 @@ final class HelperProcess {
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
 
         var pid: pid_t = 0
-        let argv: [UnsafeMutablePointer<CChar>?] = [strdup(configuration.helperPath), nil]
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup(helperPath), nil]
         let envp: [UnsafeMutablePointer<CChar>?] = [nil]
         defer { for pointer in argv { free(pointer) } }
-        let spawned = posix_spawn(&pid, configuration.helperPath, &actions, &attributes, argv, envp)
+        let spawned = posix_spawn(&pid, helperPath, &actions, &attributes, argv, envp)
         guard spawned == 0 else {
-            throw WardenError("jail.helper", "cannot start \(configuration.helperPath): \(String(cString: strerror(spawned)))")
+            throw WardenError("jail.helper", "cannot start \(helperPath): \(String(cString: strerror(spawned)))")
         }
-        for index in [0, 3, 4, 7, 9, 10] {  // the helper's ends
-            close(pipes[index])
-            pipes[index] = -1
-        }
+        let helper = Spawned(path: helperPath, pid: pid, specWrite: pipes[1], statusRead: pipes[2], input: pipes[5], output: pipes[6],
+                             errorOutput: pipes[8], lifeline: pipes[11])
+        for index in [1, 2, 5, 6, 8, 11] { pipes[index] = -1 }  // owned by `helper` now; the helper's ends close with the defer
+        return helper
+    }
+
+    /// Sends the specification and waits until the jailed program was exec'd (or the helper
+    /// reported why it could not be).
+    private static func finish(_ spawned: Spawned, specification: [UInt8], configuration: JailConfiguration) throws -> HelperProcess {
         let cgroups = configuration.cgroups
-        let process = HelperProcess(pid: pid, input: stdinWrite, output: stdoutRead, errorOutput: stderrRead, lifeline: lifelineWrite,
+        let pid = spawned.pid
+        let process = HelperProcess(pid: pid, input: spawned.input, output: spawned.output, errorOutput: spawned.errorOutput, lifeline: spawned.lifeline,
                                     memoryCounter: cgroups.memory.map { MemoryCounter($0, helper: pid) },
                                     cgroupDirectories: Array(Set([cgroups.pids, cgroups.memory].compactMap { $0?.jail(helper: pid) })))
-        for index in [5, 6, 8, 11] { pipes[index] = -1 }  // owned by `process` now
+        // The helper reads while this writes: a short write only comes from a signal.
+        var offset = 0
+        while offset < specification.count {
+            let written = specification.withUnsafeBytes { write(spawned.specWrite, $0.baseAddress! + offset, $0.count - offset) }
+            if written > 0 { offset += written; continue }
+            if written < 0 && errno == EINTR { continue }
+            let reason = String(cString: strerror(errno))
+            close(spawned.specWrite)
+            close(spawned.statusRead)
+            let status = process.terminate()
+            throw WardenError("jail.start", "cannot send the jail specification to the helper (exit \(status)): \(reason)")
+        }
+        close(spawned.specWrite)
 
-        let report = readToEnd(statusRead)
+        let report = readToEnd(spawned.statusRead)
+        close(spawned.statusRead)
         if !report.isEmpty {
             let status = process.terminate()
             let message = String(decoding: report, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -205,5 +252,72 @@ func readToEnd(_ fd: Int32) -> [UInt8] {
         if count < 0 && errno == EINTR { continue }
         if count <= 0 { return bytes }
         bytes += buffer[0..<count]
+    }
+}
+
+/// A shell's helper started before its jail is configured. `warden solve` starts one before
+/// it parses its arguments: the helper's exec and loading (2–5 ms on two busy cores) then
+/// overlap the parsing instead of the checkout. It waits for its specification; the first
+/// shell session of the process takes it.
+enum PrestartedShellHelper {
+    /// Starts the helper on a thread of its own. A failure leaves nothing to take: the
+    /// session then spawns its helper as usual, which fails the same way and reports it.
+    static func start(path: String, into slot: Slot = .shared) {
+        slot.begin()
+        BlockingThreads.shared.detach {
+            var pair: [Int32] = [-1, -1]
+            guard cjail_credential_socketpair(&pair) == 0 else { return slot.end(nil) }
+            _ = fcntl(pair[0], F_SETFL, fcntl(pair[0], F_GETFL) | O_NONBLOCK)
+            defer { close(pair[1]) }  // the helper has its own copy as fd 6
+            guard var helper = try? HelperProcess.spawn(path, passing: pair[1]) else {
+                close(pair[0])
+                return slot.end(nil)
+            }
+            helper.statusSocket = pair[0]
+            slot.end(helper)
+        }
+    }
+
+    /// The prestarted helper for `path`, waiting for one being started; nil when there is none.
+    static func take(path: String, from slot: Slot = .shared) -> HelperProcess.Spawned? {
+        slot.take(path: path)
+    }
+
+    /// Where a prestarted helper waits to be taken (the process has one; tests make their own).
+    final class Slot: @unchecked Sendable {
+        static let shared = Slot()
+
+        private let condition = NSCondition()
+        private var starting = false
+        private var helper: HelperProcess.Spawned?
+
+        func begin() {
+            condition.lock()
+            starting = true
+            condition.unlock()
+        }
+
+        func end(_ started: HelperProcess.Spawned?) {
+            condition.lock()
+            let replaced = helper
+            helper = started
+            starting = false
+            condition.broadcast()
+            condition.unlock()
+            replaced?.abandon()
+        }
+
+        func take(path: String) -> HelperProcess.Spawned? {
+            condition.lock()
+            while starting { condition.wait() }
+            let taken = helper
+            helper = nil
+            condition.unlock()
+            guard let taken, taken.path == path else {
+                taken?.abandon()
+                return nil
+            }
+            return taken
+        }
     }
 }

@@ -226,6 +226,14 @@ public struct JailConfiguration: Sendable {
         return String(decoding: text, as: UTF8.self)
     }
 
+    /// Starts the helper of the process's first shell now, before its jail is configured (see
+    /// `PrestartedShellHelper`). Without a helper to find, nothing starts: the session's own
+    /// start then reports that.
+    public static func prestartShellHelper() {
+        guard let path = try? locateHelper() else { return }
+        PrestartedShellHelper.start(path: path)
+    }
+
     /// Starts the host probes a first jail configuration makes (toolchains found through
     /// their version managers, kernel support, cgroup placement), on a thread of their own,
     /// so they overlap whatever the command does before it configures a jail. Each probe is

@@ -128,15 +128,21 @@ public final class ShellSession: @unchecked Sendable {
         // The state left by the last command (or given to a fork) carries into the new shell.
         jail.profile.environment.merge(exports) { $1 }
         closeStatusSocket()
-        var pair: [Int32] = [-1, -1]
-        guard cjail_credential_socketpair(&pair) == 0 else {
-            throw WardenError("jail.start", "cannot create the status socket: \(String(cString: strerror(errno)))")
+        let arguments = ["/bin/bash", "--noprofile", "--norc", "-c", Self.driver]
+        let started: HelperProcess
+        if let prestarted = PrestartedShellHelper.take(path: jail.helperPath) {
+            statusSocket = prestarted.statusSocket
+            started = try HelperProcess.start(jail, arguments: arguments, workingDirectory: cwd, on: prestarted)
+        } else {
+            var pair: [Int32] = [-1, -1]
+            guard cjail_credential_socketpair(&pair) == 0 else {
+                throw WardenError("jail.start", "cannot create the status socket: \(String(cString: strerror(errno)))")
+            }
+            defer { Glibc.close(pair[1]) }
+            _ = fcntl(pair[0], F_SETFL, fcntl(pair[0], F_GETFL) | O_NONBLOCK)
+            statusSocket = pair[0]
+            started = try HelperProcess.start(jail, arguments: arguments, workingDirectory: cwd, passing: pair[1])
         }
-        defer { Glibc.close(pair[1]) }
-        _ = fcntl(pair[0], F_SETFL, fcntl(pair[0], F_GETFL) | O_NONBLOCK)
-        statusSocket = pair[0]
-        let started = try HelperProcess.start(
-            jail, arguments: ["/bin/bash", "--noprofile", "--norc", "-c", Self.driver], workingDirectory: cwd, passing: pair[1])
         guard let pid = started.jailedProgramPid() else {
             started.terminate()
             throw WardenError("jail.start", "cannot find the jailed shell's pid in /proc/\(started.pid)/task/\(started.pid)/children "

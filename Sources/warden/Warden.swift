@@ -1,4 +1,5 @@
 import ArgumentParser
+import Sandbox
 import WardenCore
 
 /// The `warden` command line: a thin layer that parses flags and wires the libraries.
@@ -21,8 +22,12 @@ struct Warden: AsyncParsableCommand {
     )
 
     /// The entry point: marks when it starts (`WARDEN_STARTUP_TRACE`), then parses and runs.
+    /// `solve` starts its shell's jail helper first, so the helper's start overlaps the parsing.
     static func main() async {
         StartupTrace.mark("main")
+        if CommandLine.arguments.dropFirst().first == "solve" && !CommandLine.arguments.contains(where: { ["--help", "-h"].contains($0) }) {
+            JailConfiguration.prestartShellHelper()
+        }
         await main(nil)
     }
 }
