@@ -2,6 +2,7 @@ import Agent
 import Foundation
 import Models
 import Sandbox
+import Synchronization
 import WardenCore
 import Workspace
 
@@ -49,9 +50,63 @@ func runThroughputBenchmarks(episodes: Int = 32, concurrency: Int = 16, stepsPer
     }
     let wall = seconds(ContinuousClock.now - started)
     let cpu = processCPUSeconds() - cpuBefore
+    let peak = peakResidentMegabytes()  // before the floor's threads and processes
+    let floor = try persistentBashFloor(episodes: episodes, concurrency: concurrency, commands: commands, source: source,
+                                        scratch: root.appendingPathComponent("floor"))
     print("throughput: \(episodes) episodes x \(stepsPerEpisode) steps, \(concurrency) at once: \(formatted(Double(steps) / wall, digits: 0)) steps/s "
         + "(target >= 600 at 32 at once), harness CPU \(formatted(cpu / Double(steps) * 1000, digits: 2)) ms per step (target <= 1), "
-        + "peak RSS \(formatted(peakResidentMegabytes(), digits: 1)) MB (target <= 60 at 32 at once)")
+        + "peak RSS \(formatted(peak, digits: 1)) MB (target <= 60 at 32 at once); floor in the same run: the same "
+        + "commands in one persistent bash per episode, no jail: \(formatted(floor, digits: 0)) steps/s (ratio \(formatted(Double(steps) / wall / floor, digits: 2)))")
+}
+
+/// The floor: each episode's commands in one persistent bash of its own (no jail, no
+/// tracking, no trajectory), `concurrency` episodes at a time, in copies of the source.
+/// Returns steps per second, counting the submit as a step as the episodes do.
+private func persistentBashFloor(episodes: Int, concurrency: Int, commands: [String], source: URL, scratch: URL) throws -> Double {
+    try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    let directories = (0..<episodes).map { scratch.appendingPathComponent("episode-\($0)") }
+    for directory in directories { try FileManager.default.copyItem(at: source, to: directory) }
+    let slots = DispatchSemaphore(value: concurrency)
+    let group = DispatchGroup()
+    let failures = Mutex<[String]>([])
+    let started = ContinuousClock.now
+    for directory in directories {
+        slots.wait()
+        group.enter()
+        Thread.detachNewThread {
+            defer { slots.signal(); group.leave() }
+            do { try runInPersistentBash(commands, in: directory) } catch { failures.withLock { $0.append("\(error)") } }
+        }
+    }
+    group.wait()
+    let wall = seconds(ContinuousClock.now - started)
+    if let failure = failures.withLock({ $0.first }) { throw WardenError("bench.throughput", "the bash floor failed: \(failure)") }
+    return Double(episodes * (commands.count + 1)) / wall
+}
+
+/// Runs `commands` one after another in one bash, reading each one's output up to a marker.
+private func runInPersistentBash(_ commands: [String], in directory: URL) throws {
+    let bash = Process()
+    bash.executableURL = URL(fileURLWithPath: "/bin/bash")
+    bash.arguments = ["--noprofile", "--norc"]
+    bash.currentDirectoryURL = directory
+    let input = Pipe(), output = Pipe()
+    bash.standardInput = input
+    bash.standardOutput = output
+    bash.standardError = output
+    try bash.run()
+    let marker = Data("\u{1}done\n".utf8)
+    for command in commands {
+        try input.fileHandleForWriting.write(contentsOf: Data("\(command)\nprintf '\\001done\\n'\n".utf8))
+        var received = Data()
+        while received.range(of: marker) == nil {
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { throw WardenError("bench.throughput", "bash ended early", context: directory.path) }
+            received.append(chunk)
+        }
+    }
+    try input.fileHandleForWriting.close()
+    bash.waitUntilExit()
 }
 
 private func seconds(_ duration: Duration) -> Double {
