@@ -37,9 +37,9 @@ func ensureLibgit2() throws {
 
 extension WorkspaceTracker {
     /// Starts libgit2's one-time set-up on a thread of its own, so that it overlaps whatever a
-    /// command does before its first repository operation (Debian's libgit2 parses the system's
-    /// CA certificates when it initialises: ~20 ms of `warden solve`'s start). A failure is
-    /// remembered and reported by that first operation.
+    /// command does before its first repository operation (0.6 ms, now that the CA bundle is
+    /// not parsed: see Sources/CGitTLS). A failure is remembered and reported by that first
+    /// operation.
     public static func initializeLibraryInBackground() {
         Thread.detachNewThread { _ = libgit2Setup }
     }

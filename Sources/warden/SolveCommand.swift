@@ -76,7 +76,6 @@ struct SolveCommand: AsyncParsableCommand {
 
     func run() async throws {
         StartupTrace.mark("run")
-        WorkspaceTracker.initializeLibraryInBackground()
         try logging.bootstrap()
         let (configuration, handler) = try agentOptions.resolve()
         let profile = try SandboxProfile.load(configuration.sandboxProfile)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Sandbox
 import WardenCore
+import Workspace
 
 /// The `warden` command line: a thin layer that parses flags and wires the libraries.
 @main
@@ -22,11 +23,12 @@ struct Warden: AsyncParsableCommand {
     )
 
     /// The entry point: marks when it starts (`WARDEN_STARTUP_TRACE`), then parses and runs.
-    /// `solve` starts its shell's jail helper first, so the helper's start overlaps the parsing.
+    /// `solve` starts its shell's jail helper and libgit2 first, so both overlap the parsing.
     static func main() async {
         StartupTrace.mark("main")
         if CommandLine.arguments.dropFirst().first == "solve" && !CommandLine.arguments.contains(where: { ["--help", "-h"].contains($0) }) {
             JailConfiguration.prestartShellHelper()
+            WorkspaceTracker.initializeLibraryInBackground()
         }
         await main(nil)
     }
