@@ -1,7 +1,4 @@
-import Agent
 import Foundation
-import Models
-import Sandbox
 import WardenCore
 import Workspace
 
