@@ -172,7 +172,7 @@ public actor Episode {
     /// The shell's exports as last recorded.
     private var lastExports: [String: String]?
 
-    private init(spec: EpisodeSpec, trajectory: URL, checkout: URL, environment: AgentEnvironment, writer: TrajectoryWriter) throws {
+    private init(spec: EpisodeSpec, trajectory: URL, checkout: URL, environment: AgentEnvironment, writer: TrajectoryWriter, opening: OpeningPrompt) {
         self.spec = spec
         self.trajectoryURL = trajectory
         self.checkout = checkout
@@ -180,7 +180,7 @@ public actor Episode {
         self.tracker = environment.tracker
         self.writer = writer
         handler = spec.configuration.protocol.handler
-        opening = try OpeningPrompt(task: spec.task, checkout: environment.shell.configuration.checkout, configuration: spec.configuration, protocol: handler)
+        self.opening = opening
         started = clock.now
         deadline = started + .seconds(spec.configuration.limits.wallTimeSeconds)
     }
@@ -203,6 +203,7 @@ public actor Episode {
                                                                          mountPoint: spec.jailCheckoutPath, environmentMount: taskEnvironment))
             }
             let prepared: Unchecked<(AgentEnvironment, TrajectoryWriter)>
+            let opening: OpeningPrompt
             do {
                 async let jailStarted: Void = onOwnThread {
                     let begun = ContinuousClock.now
@@ -211,7 +212,7 @@ public actor Episode {
                     StartupTrace.mark("jail started")
                     spec.observer?.jailStarted(seconds: seconds(since: begun))
                 }
-                let tracked = try await onOwnThread {
+                async let tracked = onOwnThread {
                     StartupTrace.mark("materialize")
                     try WorkspaceTracker.materialize(source: spec.repository, commit: spec.task.baseCommit ?? "HEAD", into: checkout)
                     StartupTrace.mark("materialized")
@@ -219,20 +220,19 @@ public actor Episode {
                     return Unchecked((try WorkspaceTracker(checkout: checkout, stateDirectory: state, objectSource: spec.repository),
                                       try TrajectoryWriter(url: trajectory)))
                 }
+                // The opening prompt needs neither: it is rendered while they run.
+                opening = try OpeningPrompt(task: spec.task, checkout: shell.configuration.checkout, configuration: spec.configuration,
+                                            protocol: spec.configuration.protocol.handler)
                 try await jailStarted
-                prepared = Unchecked((AgentEnvironment(shell: shell, tracker: tracked.value.0, observationCharacters: spec.configuration.observationCharacters),
-                                      tracked.value.1))
+                let trackedValue = try await tracked
+                prepared = Unchecked((AgentEnvironment(shell: shell, tracker: trackedValue.value.0, observationCharacters: spec.configuration.observationCharacters),
+                                      trackedValue.value.1))
             } catch {
                 shell.close()
                 throw error
             }
             let (environment, writer) = prepared.value
-            do {
-                return try Episode(spec: spec, trajectory: trajectory, checkout: checkout, environment: environment, writer: writer)
-            } catch {
-                environment.shell.close()
-                throw error
-            }
+            return Episode(spec: spec, trajectory: trajectory, checkout: checkout, environment: environment, writer: writer, opening: opening)
         } catch let setUpFailure {
             // A half-made work directory is the harness's own scratch space: it goes, and the
             // set-up failure is what the caller reports.
