@@ -13,11 +13,28 @@ import Synchronization
 final class ToolchainProbeCache: Sendable {
     static let shared = ToolchainProbeCache(file: defaultFile())
 
-    /// One remembered answer and the state it was given in.
+    /// One remembered answer, the state it was given in and when it was stored (seconds
+    /// since 1970; 0 for entries written before the field existed).
     private struct Entry: Codable {
         var output: String
         var witnesses: [String: String]
+        var storedAt: Double = 0
+
+        init(output: String, witnesses: [String: String]) {
+            (self.output, self.witnesses, storedAt) = (output, witnesses, Date().timeIntervalSince1970)
+        }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            output = try container.decode(String.self, forKey: .output)
+            witnesses = try container.decode([String: String].self, forKey: .witnesses)
+            storedAt = try container.decodeIfPresent(Double.self, forKey: .storedAt) ?? 0
+        }
     }
+
+    /// The most answers the file keeps: every working directory and environment adds one, and
+    /// the file is read by every jail-starting process.
+    static let entryLimit = 64
 
     private let file: URL?
     private let entries = Mutex<[String: Entry]?>(nil)
@@ -120,6 +137,10 @@ final class ToolchainProbeCache: Sendable {
         let snapshot = entries.withLock { cached -> [String: Entry] in
             var current = readFile().merging(cached ?? [:]) { disk, _ in disk }
             current[key] = entry
+            // The oldest answers go first past the limit.
+            for stale in current.sorted(by: { $0.value.storedAt < $1.value.storedAt }).prefix(max(0, current.count - Self.entryLimit)) {
+                current[stale.key] = nil
+            }
             cached = current
             return current
         }

@@ -77,6 +77,26 @@ import Testing
         }
     }
 
+    /// Every directory and environment adds an answer: the file keeps the newest 64.
+    @Test func theFileKeepsTheNewestAnswers() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("warden-probes-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let file = root.appendingPathComponent("probes.json")
+        let probe = Probe(answer: "/usr")
+        let environments = (0..<(ToolchainProbeCache.entryLimit + 6)).map { ["PATH": "/venv-\($0)/bin:/usr/bin", "HOME": "/root"] }
+        for environment in environments {
+            _ = ToolchainProbeCache(file: file).output(of: "/bin/sh", ["x"], selectedBy: [], environment: environment, run: probe.run)
+        }
+        let stored = try JSONSerialization.jsonObject(with: Data(contentsOf: file)) as? [String: Any]
+        #expect(stored?.count == ToolchainProbeCache.entryLimit)
+        // The newest is still answered from the file; the oldest is probed again.
+        let runs = probe.count
+        _ = ToolchainProbeCache(file: file).output(of: "/bin/sh", ["x"], selectedBy: [], environment: environments.last!, run: probe.run)
+        #expect(probe.count == runs)
+        _ = ToolchainProbeCache(file: file).output(of: "/bin/sh", ["x"], selectedBy: [], environment: environments.first!, run: probe.run)
+        #expect(probe.count == runs + 1)
+    }
+
     @Test func aDamagedCacheFileIsIgnoredAndRewritten() throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("warden-probes-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }
