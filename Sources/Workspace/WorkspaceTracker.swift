@@ -281,11 +281,15 @@ public final class WorkspaceTracker {
     /// Whether the watch should follow a directory: an ignored one matters only when the
     /// shadow index tracks something below it (a file committed before the ignore rule).
     private func needsWatch(_ directory: [UInt8]) -> Bool {
+        // Tracked files first: a lookup in the index, where an ignore check reads the ignore
+        // files of every directory above (a fifth of a 5,000-file tracker's start, when every
+        // directory was asked).
+        var position = 0
+        let prefix = directory.map { CChar(bitPattern: $0) } + [CChar(bitPattern: UInt8(ascii: "/")), 0]
+        if git_index_find_prefix(&position, index, prefix) == 0 { return true }
         var ignored: Int32 = 0
         let path = directory.map { CChar(bitPattern: $0) } + [0]
-        guard git_ignore_path_is_ignored(&ignored, repo, path) == 0, ignored != 0 else { return true }
-        var position = 0
-        return git_index_find_prefix(&position, index, path.dropLast() + [CChar(bitPattern: UInt8(ascii: "/")), 0]) == 0
+        return git_ignore_path_is_ignored(&ignored, repo, path) != 0 || ignored == 0
     }
 
     /// Brings the shadow index in line with the working tree and writes it as a tree.
