@@ -8,7 +8,7 @@ import Workspace
 /// `$EPOCHREALTIME` (a builtin: no process is started to read the clock), against the
 /// wall clock read just before `posix_spawn`. The breakdown is the same solves' own marks
 /// (`WARDEN_STARTUP_TRACE`): when `run` starts after argument parsing, when the jail, the
-/// checkout and the tracker start and finish, the first reply. Beside them the floors:
+/// checkout and the tracker start and finish, the trajectory's header. Beside them the floors:
 /// `/bin/true`, a fresh bash reaching its first command, and `warden --version`. Medians of `runs`.
 func runStartupBenchmarks(runs: Int = 21) async throws {
     let products = URL(fileURLWithPath: try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")).deletingLastPathComponent()
@@ -62,7 +62,7 @@ func runStartupBenchmarks(runs: Int = 21) async throws {
         for line in try String(contentsOf: trace, encoding: .utf8).split(separator: "\n") {
             guard let space = line.lastIndex(of: " "), let time = Double(line[line.index(after: space)...]) else { continue }
             let name = String(line[..<space])
-            guard seen.insert(name).inserted else { continue }  // a run's first reply, not its later ones
+            guard seen.insert(name).inserted else { continue }  // a mark's first time in a run
             if marks[name] == nil { order.append(name) }
             marks[name, default: []].append((time - spawned) * 1000)
         }

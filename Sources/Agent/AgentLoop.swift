@@ -37,7 +37,6 @@ public struct AgentLoop: Sendable {
     /// Runs the episode to its end and returns the final record (written to the trajectory).
     public func run() async throws -> TrajectoryFinal {
         try await episode.reset()
-        StartupTrace.mark("reset")
         while let request = try await episode.nextRequest() {
             let deadline = await episode.wallClockDeadline
             let response: ModelResponse
@@ -47,7 +46,6 @@ public struct AgentLoop: Sendable {
                 _ = try await episode.end(modelFailure: error)
                 break
             }
-            StartupTrace.mark("reply")
             let result = try await episode.step(response)
             if let step = await episode.steps.last { onEvent(.step(step)) }
             if result.done { break }

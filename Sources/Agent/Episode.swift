@@ -254,6 +254,7 @@ public actor Episode {
     @discardableResult
     public func reset() throws -> [ChatMessage] {
         guard header == nil else { return messages }
+        defer { StartupTrace.mark("reset") }
         return try begin(with: opening.messages, truncation: opening.truncation)
     }
 

@@ -33,7 +33,7 @@ final class HelperProcess {
     }
 
     /// Starts a jail as ``start(_:arguments:workingDirectory:passing:)`` does, on a helper
-    /// that is already running and waiting for its specification (``Spawned/prestarted``).
+    /// that is already running and waiting for its specification (`PrestartedShellHelper`).
     static func start(_ configuration: JailConfiguration, arguments: [String], workingDirectory: String?,
                       on spawned: Spawned) throws -> HelperProcess {
         let specification: [UInt8]

@@ -11,7 +11,7 @@ import Synchronization
 /// files from the working directory up, rustup's settings), and every directory the answer
 /// names. Anything else runs the probe again.
 final class ToolchainProbeCache: Sendable {
-    static let shared = ToolchainProbeCache(file: defaultFile())
+    static let shared = ToolchainProbeCache(file: WardenCache.root.appendingPathComponent("toolchain-probes.json"))
 
     /// One remembered answer, the state it was given in and when it was stored (seconds
     /// since 1970; 0 for entries written before the field existed).
@@ -36,19 +36,11 @@ final class ToolchainProbeCache: Sendable {
     /// the file is read by every jail-starting process.
     static let entryLimit = 64
 
-    private let file: URL?
+    private let file: URL
     private let entries = Mutex<[String: Entry]?>(nil)
 
-    init(file: URL?) {
+    init(file: URL) {
         self.file = file
-    }
-
-    /// `$XDG_CACHE_HOME/warden/toolchain-probes.json`, else `~/.cache/warden/…`; nil without either.
-    private static func defaultFile() -> URL? {
-        let environment = ProcessInfo.processInfo.environment
-        let base = environment["XDG_CACHE_HOME"].flatMap { $0.hasPrefix("/") ? $0 : nil }
-            ?? environment["HOME"].flatMap { $0.hasPrefix("/") && $0 != "/" ? $0 + "/.cache" : nil }
-        return base.map { URL(fileURLWithPath: $0).appendingPathComponent("warden/toolchain-probes.json") }
     }
 
     /// The files that choose pyenv's Python version.
@@ -128,7 +120,7 @@ final class ToolchainProbeCache: Sendable {
 
     /// The entries on disk; a missing or unreadable file is an empty cache (every probe runs, as without one).
     private func readFile() -> [String: Entry] {
-        file.flatMap { try? Data(contentsOf: $0) }.flatMap { try? JSONDecoder().decode([String: Entry].self, from: $0) } ?? [:]
+        (try? Data(contentsOf: file)).flatMap { try? JSONDecoder().decode([String: Entry].self, from: $0) } ?? [:]
     }
 
     private func store(_ key: String, _ entry: Entry) {
@@ -144,7 +136,6 @@ final class ToolchainProbeCache: Sendable {
             cached = current
             return current
         }
-        guard let file else { return }
         do {
             try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
             try JSONEncoder().encode(snapshot).write(to: file, options: .atomic)

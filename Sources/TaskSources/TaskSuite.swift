@@ -27,6 +27,13 @@ public struct SuiteTask: Sendable {
     /// The repository is the one the task's image keeps (its `/testbed`), found once the image
     /// is unpacked (`ImageRepository`); `repository` is then only where `--repos` would have held it.
     public var repositoryInImage = false
+
+    public init(instance: TaskInstance, repository: URL, origin: TaskOrigin, repositoryInImage: Bool = false) {
+        self.instance = instance
+        self.repository = repository
+        self.origin = origin
+        self.repositoryInImage = repositoryInImage
+    }
 }
 
 /// Tasks loaded from a suite directory or a SWE-bench file.

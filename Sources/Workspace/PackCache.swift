@@ -9,8 +9,8 @@ import WardenCore
 /// (the next attempt at a task, its scoring, an environment server's reset) copies two files
 /// instead of walking the history and compressing every object again: half of what
 /// materializing a small repository cost. A pack is kept from the second time its commit is
-/// checked out, or the first when other checkouts are waiting for it: most commits of a one-shot `warden solve` or of a batch run are checked out
-/// once or twice, and keeping costs a copy (7 ms on this machine's ext4 `/tmp` for a small
+/// checked out, or the first when other checkouts are waiting for it: most commits of a
+/// one-shot `warden solve` or of a batch run are checked out once or twice, and keeping costs a copy (7 ms on this machine's ext4 `/tmp` for a small
 /// repository, far more for a large one). The copies live in unnamed temporary files, which
 /// vanish with the process however it ends; at most `byteLimit` bytes are kept, the least
 /// recently used going first.
@@ -83,7 +83,6 @@ final class PackCache: @unchecked Sendable {
         }
         building.insert(key)
         buildCount += 1
-        awaited.remove(key)
         let builtBefore = builtOnce.remove(key) != nil
         if !builtBefore {
             if builtOnce.count >= 4_096 { builtOnce.removeAll() }

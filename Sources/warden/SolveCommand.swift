@@ -2,6 +2,7 @@ import Agent
 import ArgumentParser
 import Foundation
 import Images
+import Runs
 import Sandbox
 import Scoring
 import Tasks
@@ -83,15 +84,16 @@ struct SolveCommand: AsyncParsableCommand {
 
         let work = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("warden-solve-\(UUID().uuidString)")
         defer { removeScratch(work) }
-        let (task, repository, origin, repositoryInImage) = try resolveTask(cache: work.appendingPathComponent("repos"))
-        if repositoryInImage && apply {
+        let chosen = try resolveTask(cache: work.appendingPathComponent("repos"))
+        let (task, repository) = (chosen.instance, chosen.repository)
+        if chosen.repositoryInImage && apply {
             throw WardenError("solve.apply", "--apply writes into the task's repository, which here is its image's; pass --repos with a copy")
         }
         let output = URL(fileURLWithPath: out ?? "warden-runs/\(task.instanceID)-\(Int(Date().timeIntervalSince1970))")
         let client = try modelOptions.makeClient(goldPatch: task.goldPatch, protocol: handler)
         let scored = self.task != nil && !noScore
         var spec = EpisodeSpec(
-            task: task, repository: repository, origin: origin, configuration: configuration,
+            task: task, repository: repository, origin: chosen.origin, configuration: configuration,
             profile: profile, workDirectory: work.appendingPathComponent("episode"),
             evaluator: scored ? Evaluator(profile: try SandboxProfile.load("tests"), setupProfile: try SandboxProfile.load("setup"), workRoot: work) : nil,
             scoreOutput: output.appendingPathComponent("score"), reviewer: confirm ? TerminalReviewer() : nil,
@@ -99,7 +101,7 @@ struct SolveCommand: AsyncParsableCommand {
         StartupTrace.mark("spec")
         let images = try taskImages()
         spec.image = try await images.image(for: task)
-        if repositoryInImage, let image = spec.image { spec.repository = try await images.repository(in: image) }
+        spec.repository = try await chosen.repository(in: spec.image, images: images)
         StartupTrace.mark("images")
         let episode = try await Episode.prepare(spec, trajectory: output.appendingPathComponent("trajectory.jsonl"))
         StartupTrace.mark("prepared")
@@ -117,7 +119,7 @@ struct SolveCommand: AsyncParsableCommand {
     }
 
     /// The suite task named on the command line, or an issue on the user's repository.
-    private func resolveTask(cache: URL) throws -> (TaskInstance, URL, TaskOrigin, repositoryInImage: Bool) {
+    private func resolveTask(cache: URL) throws -> SuiteTask {
         if let reference = self.task {
             var suite = try TaskSuite.load(reference, repos: repos.map { URL(fileURLWithPath: $0) }, cache: cache,
                                            imagesHoldRepositories: imageTemplate != nil)
@@ -128,9 +130,9 @@ struct SolveCommand: AsyncParsableCommand {
                     ? "no loadable task \(instance.map { "with id \($0) " } ?? "")in \(reference)"
                     : "\(reference) holds \(suite.tasks.count) tasks; choose one with --instance ID")
             }
-            var task = chosen.instance
-            if task.image == nil, let imageTemplate { task.image = ImageTemplate.expand(imageTemplate, instanceID: task.instanceID) }
-            return (task, chosen.repository, chosen.origin, chosen.repositoryInImage)
+            var task = chosen
+            if task.instance.image == nil, let imageTemplate { task.instance.image = ImageTemplate.expand(imageTemplate, instanceID: task.instance.instanceID) }
+            return task
         }
         let repository = URL(fileURLWithPath: repo).standardizedFileURL
         let problem: String
@@ -146,8 +148,9 @@ struct SolveCommand: AsyncParsableCommand {
                 throw WardenError("solve.gold", "cannot read the gold patch: \(error.localizedDescription)", context: path)
             }
         }
-        return (TaskInstance(instanceID: repository.lastPathComponent + "-issue", problemStatement: problem,
-                             repo: repository.path, goldPatch: gold), repository, .repository(path: repository.path), false)
+        return SuiteTask(instance: TaskInstance(instanceID: repository.lastPathComponent + "-issue", problemStatement: problem,
+                                                repo: repository.path, goldPatch: gold),
+                         repository: repository, origin: .repository(path: repository.path))
     }
 }
 
