@@ -260,11 +260,12 @@ func readToEnd(_ fd: Int32) -> [UInt8] {
 /// overlap the parsing instead of the checkout. It waits for its specification; the first
 /// shell session of the process takes it.
 enum PrestartedShellHelper {
-    /// Starts the helper on a thread of its own. A failure leaves nothing to take: the
+    /// Finds and starts the helper on a thread of its own. A failure leaves nothing to take: the
     /// session then spawns its helper as usual, which fails the same way and reports it.
-    static func start(path: String, into slot: Slot = .shared) {
+    static func start(path locate: @escaping @autoclosure @Sendable () throws -> String, into slot: Slot = .shared) {
         slot.begin()
         BlockingThreads.shared.detach {
+            guard let path = try? locate() else { return slot.end(nil) }
             var pair: [Int32] = [-1, -1]
             guard cjail_credential_socketpair(&pair) == 0 else { return slot.end(nil) }
             _ = fcntl(pair[0], F_SETFL, fcntl(pair[0], F_GETFL) | O_NONBLOCK)

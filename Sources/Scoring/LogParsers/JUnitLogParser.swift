@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
 
 /// JUnit XML: `<testcase classname="a.b" name="c">` with an optional `<failure>`, `<error>` or
 /// `<skipped>` child. The id is `classname.name`, or `name` when the class name is empty (pytest's
@@ -27,24 +24,21 @@ enum JUnitLogParser {
         let end = ends.compactMap { $0?.upperBound }.max() ?? log.endIndex
         guard start.lowerBound < end else { return ParsedTestLog() }
         var body = String(log[start.lowerBound..<end])
-        // Later documents' declarations would be errors inside the wrapper element.
+        // Later documents' declarations would be errors in element content.
         while let declaration = body.range(of: "<?xml"), let close = body[declaration.upperBound...].range(of: "?>") {
             body.removeSubrange(declaration.lowerBound..<close.upperBound)
         }
-        let xml = "<warden-junit>" + body + "</warden-junit>"
-        let collector = Collector(pytestNodeIDs: pytestNodeIDs)
-        let parser = XMLParser(data: Data(xml.utf8))
-        parser.delegate = collector
-        _ = parser.parse()
+        var collector = Collector(pytestNodeIDs: pytestNodeIDs)
+        // A malformed document keeps what came before the error.
+        _ = XMLContentReader.read(body.utf8, start: { collector.start($0, $1) }, end: { collector.end($0) })
         return collector.parsed
     }
 
-    /// Collects results as the parser reports elements. A malformed document keeps what came
-    /// before the error.
-    private final class Collector: NSObject, XMLParserDelegate {
+    /// Collects results as the reader reports elements.
+    private struct Collector {
         var parsed = ParsedTestLog()
-        private var current: (id: String, status: TestStatus)?
         let pytestNodeIDs: Bool
+        private var current: (id: String, status: TestStatus)?
 
         init(pytestNodeIDs: Bool) { self.pytestNodeIDs = pytestNodeIDs }
 
@@ -59,10 +53,7 @@ enum JUnitLogParser {
             return id + "::" + name
         }
 
-        func parser(
-            _ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?,
-            qualifiedName: String?, attributes: [String: String] = [:]
-        ) {
+        mutating func start(_ elementName: String, _ attributes: [String: String]) {
             switch elementName {
             case "testcase":
                 let name = attributes["name"] ?? ""
@@ -83,13 +74,13 @@ enum JUnitLogParser {
             }
         }
 
-        func parser(_ parser: XMLParser, didEndElement elementName: String, namespaceURI: String?, qualifiedName: String?) {
+        mutating func end(_ elementName: String) {
             guard elementName == "testcase", let result = current else { return }
             if !result.id.isEmpty { parsed.record(result.id, result.status) }
             current = nil
         }
 
-        private func worsen(to status: TestStatus) {
+        private mutating func worsen(to status: TestStatus) {
             guard var result = current else { return }
             if status.severity > result.status.severity || result.status == .passed {
                 result.status = status
