@@ -77,7 +77,10 @@ extension WorkspaceTracker {
             throw WardenError("workspace.materialize", "the new repository has no git directory", context: destination.path)
         }
         let packDirectory = gitDirectory + "objects/pack"
-        let sourceKey = URL(fileURLWithPath: source.path).resolvingSymlinksInPath().path + "\u{0}" + commitID.hex
+        // A shallow source reaches less history; deepening it changes its `shallow` file.
+        let sourceGitDirectory = git_repository_path(sourceRepo).map { String(cString: $0) } ?? source.path
+        let sourceKey = [URL(fileURLWithPath: source.path).resolvingSymlinksInPath().path, commitID.hex, Self.signature(of: sourceGitDirectory + "/shallow")]
+            .joined(separator: "\u{0}")
         try packs.install(key: sourceKey, into: packDirectory) {
             // Exactly the objects reachable from the commit.
             var walk: OpaquePointer?
@@ -87,8 +90,10 @@ extension WorkspaceTracker {
             var builder: OpaquePointer?
             try check(git_packbuilder_new(&builder, sourceRepo), "workspace.materialize", "cannot start a pack", context: context)
             defer { git_packbuilder_free(builder) }
-            _ = git_packbuilder_set_threads(builder, 0)  // 0: one delta-search thread per core
             try check(git_packbuilder_insert_walk(builder, walk), "workspace.materialize", "cannot collect the history of \(commit)", context: context)
+            // Delta-search threads pay off for large histories; for a small one, starting them
+            // cost more than the search.
+            _ = git_packbuilder_set_threads(builder, git_packbuilder_object_count(builder) < 4_096 ? 1 : 0)
             try check(git_packbuilder_write(builder, packDirectory, 0, nil, nil), "workspace.materialize", "cannot write the pack", context: packDirectory)
         }
 
@@ -114,6 +119,13 @@ extension WorkspaceTracker {
         if FileManager.default.fileExists(atPath: gitDirectory + "logs") {
             try FileManager.default.removeItem(atPath: gitDirectory + "logs")
         }
+    }
+
+    /// Inode, size and change time of `path`, or "absent".
+    private static func signature(of path: String) -> String {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return "absent" }
+        return "\(info.st_ino):\(info.st_size):\(info.st_ctim.tv_sec).\(info.st_ctim.tv_nsec)"
     }
 
     /// Whether any directory of the commit's tree has a `.gitattributes` entry.

@@ -15,7 +15,7 @@ import WardenCore
 /// vanish with the process however it ends; at most `byteLimit` bytes are kept, the least
 /// recently used going first.
 final class PackCache: @unchecked Sendable {
-    static let shared = PackCache(directory: FileManager.default.temporaryDirectory.path, byteLimit: 256 << 20, countLimit: 64)
+    static let shared = PackCache(directory: FileManager.default.temporaryDirectory.path, byteLimit: 256 << 20, countLimit: 64, store: .shared)
 
     /// One kept pack: its file name without extension and the open copies of its two files.
     final class Pack: Sendable {
@@ -43,6 +43,8 @@ final class PackCache: @unchecked Sendable {
     /// Each kept pack holds two descriptors: many small repositories must not use up the
     /// process's descriptor limit.
     private let countLimit: Int
+    /// Packs kept across processes, looked up before building and given what is built.
+    private let store: PackStore?
     private let condition = NSCondition()
     // Guarded by `condition`.
     private var packs: [String: Pack] = [:]
@@ -55,15 +57,16 @@ final class PackCache: @unchecked Sendable {
     private var keptBytes = 0
     private var buildCount = 0
 
-    init(directory: String, byteLimit: Int, countLimit: Int = 64) {
+    init(directory: String, byteLimit: Int, countLimit: Int = 64, store: PackStore? = nil) {
         self.directory = directory
         self.byteLimit = byteLimit
         self.countLimit = countLimit
+        self.store = store
     }
 
     /// Puts the pack for `key` into `packDirectory`: a copy of the kept one when there is one,
-    /// else whatever `build` writes there, which is then kept. Callers with the same key wait
-    /// for one build rather than each making their own.
+    /// else of the stored one, else whatever `build` writes there, which is then kept and
+    /// stored. Callers with the same key wait for one build rather than each making their own.
     func install(key: String, into packDirectory: String, build: () throws -> Void) throws {
         condition.lock()
         while building.contains(key) {
@@ -82,7 +85,6 @@ final class PackCache: @unchecked Sendable {
             return
         }
         building.insert(key)
-        buildCount += 1
         let builtBefore = builtOnce.remove(key) != nil
         if !builtBefore {
             if builtOnce.count >= 4_096 { builtOnce.removeAll() }
@@ -96,7 +98,12 @@ final class PackCache: @unchecked Sendable {
             condition.broadcast()
             condition.unlock()
         }
+        if let store, store.install(key: key, into: packDirectory) { return }
+        condition.lock()
+        buildCount += 1
+        condition.unlock()
         try build()
+        store?.save(key: key, from: packDirectory)
         condition.lock()
         let reused = builtBefore || awaited.contains(key)
         condition.unlock()
@@ -162,7 +169,7 @@ final class PackCache: @unchecked Sendable {
 
     /// Writes a new read-only file at `path` holding all of `source` (read at explicit offsets,
     /// so copies into several checkouts may run at once).
-    private static func copy(_ source: Int32, to path: String) throws {
+    static func copy(_ source: Int32, to path: String) throws {
         var info = stat()
         guard fstat(source, &info) == 0 else { throw WardenError("workspace.pack-cache", "cannot read a kept pack: \(String(cString: strerror(errno)))", context: path) }
         let destination = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o444)
