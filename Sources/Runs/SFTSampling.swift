@@ -21,7 +21,6 @@ enum SFTSampling {
         return SplitMix64(seed: mixer.next())
     }
 
-
     /// A patch with trailing whitespace dropped from every line and trailing blank lines
     /// removed, so patches that differ only there count as the same.
     static func normalizedPatch(_ patch: String) -> String {

@@ -140,23 +140,17 @@ final class ToolchainProbeCache: Sendable {
 
     private static func inputWitnesses(executable: String, selectors: [String]) -> [String: String] {
         var witnesses: [String: String] = [:]
-        for path in [executable] + selectors { witnesses[path] = signature(of: path) }
+        for path in [executable] + selectors { witnesses[path] = fileSignature(of: path) }
         return witnesses
     }
 
     /// Every absolute path the output names must still be the directory it was.
     private static func outputWitnesses(_ output: String) -> [String: String] {
         var witnesses: [String: String] = [:]
-        for line in output.split(separator: "\n") where line.hasPrefix("/") { witnesses[String(line)] = signature(of: String(line)) }
+        for line in output.split(separator: "\n") where line.hasPrefix("/") { witnesses[String(line)] = fileSignature(of: String(line)) }
         return witnesses
     }
 
-    /// Inode, size and change time of `path` (without following a final symlink), or "absent".
-    private static func signature(of path: String) -> String {
-        var info = stat()
-        guard lstat(path, &info) == 0 else { return "absent" }
-        return "\(info.st_dev):\(info.st_ino):\(info.st_size):\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec):\(info.st_ctim.tv_sec).\(info.st_ctim.tv_nsec)"
-    }
 
     /// The file of the answer for `key`.
     func file(for key: String) -> URL {

@@ -79,7 +79,7 @@ extension WorkspaceTracker {
         let packDirectory = gitDirectory + "objects/pack"
         // A shallow source reaches less history; deepening it changes its `shallow` file.
         let sourceGitDirectory = git_repository_path(sourceRepo).map { String(cString: $0) } ?? source.path
-        let sourceKey = [URL(fileURLWithPath: source.path).resolvingSymlinksInPath().path, commitID.hex, Self.signature(of: sourceGitDirectory + "/shallow")]
+        let sourceKey = [URL(fileURLWithPath: source.path).resolvingSymlinksInPath().path, commitID.hex, fileSignature(of: sourceGitDirectory + "/shallow")]
             .joined(separator: "\u{0}")
         try packs.install(key: sourceKey, into: packDirectory) {
             // Exactly the objects reachable from the commit.
@@ -119,13 +119,6 @@ extension WorkspaceTracker {
         if FileManager.default.fileExists(atPath: gitDirectory + "logs") {
             try FileManager.default.removeItem(atPath: gitDirectory + "logs")
         }
-    }
-
-    /// Inode, size and change time of `path`, or "absent".
-    private static func signature(of path: String) -> String {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return "absent" }
-        return "\(info.st_ino):\(info.st_size):\(info.st_ctim.tv_sec).\(info.st_ctim.tv_nsec)"
     }
 
     /// Whether any directory of the commit's tree has a `.gitattributes` entry.

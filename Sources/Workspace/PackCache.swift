@@ -190,7 +190,7 @@ final class PackCache: @unchecked Sendable {
         }
     }
 
-    private static func size(of path: String) throws -> Int {
+    static func size(of path: String) throws -> Int {
         var info = stat()
         guard stat(path, &info) == 0 else { throw WardenError("workspace.pack-cache", "cannot stat: \(String(cString: strerror(errno)))", context: path) }
         return Int(info.st_size)

@@ -78,7 +78,7 @@ struct PackStore: Sendable {
                 throw WardenError("workspace.pack-store", "expected one pack, found \(names.count)", context: packDirectory)
             }
             let sources = [packDirectory + "/" + name + ".pack", packDirectory + "/" + name + ".idx"]
-            guard try sources.reduce(0, { $0 + (try Self.size(of: $1)) }) <= largestPack else { return }
+            guard try sources.reduce(0, { $0 + (try PackCache.size(of: $1)) }) <= largestPack else { return }
             try FileManager.default.createDirectory(atPath: partial, withIntermediateDirectories: true)
             for source in sources {
                 let descriptor = open(source, O_RDONLY | O_CLOEXEC)
@@ -120,7 +120,7 @@ struct PackStore: Sendable {
                 continue
             }
             let files = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
-            entries.append((path, used, files.reduce(0) { $0 + ((try? Self.size(of: path + "/" + $1)) ?? 0) }))
+            entries.append((path, used, files.reduce(0) { $0 + ((try? PackCache.size(of: path + "/" + $1)) ?? 0) }))
         }
         var total = entries.reduce(0) { $0 + $1.bytes }
         for entry in entries.sorted(by: { $0.used < $1.used }) where total > byteLimit {
@@ -143,11 +143,5 @@ struct PackStore: Sendable {
         var recorded = [UInt8](repeating: 0, count: 20), actual = [UInt8](repeating: 1, count: 20)
         guard pread(index, &recorded, 20, indexInfo.st_size - 40) == 20, pread(pack, &actual, 20, packInfo.st_size - 20) == 20 else { return false }
         return recorded == actual
-    }
-
-    private static func size(of path: String) throws -> Int {
-        var info = stat()
-        guard stat(path, &info) == 0 else { throw WardenError("workspace.pack-store", "cannot stat: \(String(cString: strerror(errno)))", context: path) }
-        return Int(info.st_size)
     }
 }

@@ -9,7 +9,7 @@ import Testing
         PackCache(directory: FileManager.default.temporaryDirectory.path, byteLimit: limit, countLimit: count)
     }
 
-    private func expectComplete(_ checkout: URL, at commit: String, history: [String]) throws {
+    static func expectComplete(_ checkout: URL, at commit: String, history: [String]) throws {
         #expect(try git(["rev-parse", "HEAD"], in: checkout).trimmingCharacters(in: .whitespacesAndNewlines) == commit)
         #expect(try git(["log", "--all", "--format=%H"], in: checkout).split(separator: "\n").map(String.init) == history)
         #expect(try git(["status", "--porcelain"], in: checkout).isEmpty)
@@ -23,7 +23,7 @@ import Testing
         let packs = cache()
         for name in ["one", "two", "three", "four"] {
             try WorkspaceTracker.materialize(source: info.repo, commit: info.base, into: info.root.path(name), packs: packs)
-            try expectComplete(info.root.path(name), at: info.base, history: [info.base, info.first])
+            try Self.expectComplete(info.root.path(name), at: info.base, history: [info.base, info.first])
             #expect(packs.state.kept.isEmpty == (name == "one"))
         }
         #expect(packs.state.builds == 2)
@@ -31,7 +31,7 @@ import Testing
         #expect(try gitSucceeds(["cat-file", "-e", info.later], in: info.root.path("four")) == false)
 
         try WorkspaceTracker.materialize(source: info.repo, commit: info.later, into: info.root.path("later"), packs: packs)
-        try expectComplete(info.root.path("later"), at: info.later, history: [info.later, info.base, info.first])
+        try Self.expectComplete(info.root.path("later"), at: info.later, history: [info.later, info.base, info.first])
         #expect(try read(info.root.path("later").appendingPathComponent("answer.txt")) == "solution\n")
         #expect(packs.state.builds == 3)
     }
@@ -56,7 +56,7 @@ import Testing
         // other began (then the second is the one kept).
         #expect(packs.state.builds <= 2)
         #expect(packs.state.kept.count == 1)
-        for destination in destinations { try expectComplete(destination, at: info.base, history: [info.base, info.first]) }
+        for destination in destinations { try Self.expectComplete(destination, at: info.base, history: [info.base, info.first]) }
     }
 
     @Test func packsOverTheLimitAreNotKeptAndTheOldestGoesFirst() throws {
@@ -65,7 +65,7 @@ import Testing
         for name in ["a", "b", "c"] { try WorkspaceTracker.materialize(source: info.repo, commit: info.base, into: info.root.path(name), packs: tiny) }
         #expect(tiny.state.builds == 3)
         #expect(tiny.state.kept.isEmpty)
-        try expectComplete(info.root.path("b"), at: info.base, history: [info.base, info.first])
+        try Self.expectComplete(info.root.path("b"), at: info.base, history: [info.base, info.first])
 
         // Room for either of these small packs, not both.
         var sizes: [Int] = []
@@ -83,7 +83,7 @@ import Testing
         #expect(one.state.kept.first?.contains(info.later) == true)
         try WorkspaceTracker.materialize(source: info.repo, commit: info.base, into: info.root.path("base-again"), packs: one)
         #expect(one.state.builds == 5)
-        try expectComplete(info.root.path("base-again"), at: info.base, history: [info.base, info.first])
+        try Self.expectComplete(info.root.path("base-again"), at: info.base, history: [info.base, info.first])
 
         // A count limit as well: each kept pack holds two descriptors.
         let single = cache(count: 1)

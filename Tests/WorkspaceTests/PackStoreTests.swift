@@ -10,12 +10,6 @@ import WardenCore
         PackCache(directory: FileManager.default.temporaryDirectory.path, byteLimit: 64 << 20, store: store)
     }
 
-    private func expectComplete(_ checkout: URL, at commit: String, history: [String]) throws {
-        #expect(try git(["rev-parse", "HEAD"], in: checkout).trimmingCharacters(in: .whitespacesAndNewlines) == commit)
-        #expect(try git(["log", "--all", "--format=%H"], in: checkout).split(separator: "\n").map(String.init) == history)
-        #expect(try git(["status", "--porcelain"], in: checkout).isEmpty)
-        #expect(try gitSucceeds(["fsck", "--full", "--strict"], in: checkout))
-    }
 
     @Test func aLaterProcessCopiesTheStoredPackInsteadOfBuildingIt() throws {
         let info = try MaterializeTests.Source()
@@ -27,7 +21,7 @@ import WardenCore
         let second = process(store)
         try WorkspaceTracker.materialize(source: info.repo, commit: info.base, into: info.root.path("two"), packs: second)
         #expect(second.state.builds == 0)
-        try expectComplete(info.root.path("two"), at: info.base, history: [info.base, info.first])
+        try PackCacheTests.expectComplete(info.root.path("two"), at: info.base, history: [info.base, info.first])
         // The copy hides later history exactly as the built pack did, and is not the store's file.
         #expect(try gitSucceeds(["cat-file", "-e", info.later], in: info.root.path("two")) == false)
         let packs = info.root.path("two/.git/objects/pack")
@@ -41,7 +35,7 @@ import WardenCore
         // Another commit is another entry.
         try WorkspaceTracker.materialize(source: info.repo, commit: info.later, into: info.root.path("later"), packs: second)
         #expect(second.state.builds == 1)
-        try expectComplete(info.root.path("later"), at: info.later, history: [info.later, info.base, info.first])
+        try PackCacheTests.expectComplete(info.root.path("later"), at: info.later, history: [info.later, info.base, info.first])
     }
 
     /// A damaged entry is no entry: the pack is built, and the checkout is whole.
@@ -76,7 +70,7 @@ import WardenCore
         let later = process(store)
         try WorkspaceTracker.materialize(source: info.repo, commit: info.base, into: info.root.path("two"), packs: later)
         #expect(later.state.builds == 1)
-        try expectComplete(info.root.path("two"), at: info.base, history: [info.base, info.first])
+        try PackCacheTests.expectComplete(info.root.path("two"), at: info.base, history: [info.base, info.first])
     }
 
     @Test func theLeastRecentlyUsedEntriesGoPastTheLimit() throws {
