@@ -304,3 +304,59 @@ ssize_t cjail_receive_from(int fd, void *buffer, size_t length, pid_t *sender) {
     }
     return count;
 }
+
+ssize_t cjail_send_with_descriptors(int socket, const void *bytes, size_t length, const int *fds, int count) {
+    if (count < 0 || count > CJAIL_MAX_PASSED_DESCRIPTORS) { errno = EINVAL; return -1; }
+    struct iovec iov = { (void *)bytes, length };
+    union {
+        char bytes[CMSG_SPACE(sizeof(int) * CJAIL_MAX_PASSED_DESCRIPTORS)];
+        struct cmsghdr align;
+    } control;
+    struct msghdr message = { 0 };
+    message.msg_iov = &iov;
+    message.msg_iovlen = 1;
+    if (count > 0) {
+        memset(&control, 0, sizeof control);
+        message.msg_control = control.bytes;
+        message.msg_controllen = CMSG_SPACE(sizeof(int) * count);
+        struct cmsghdr *header = CMSG_FIRSTHDR(&message);
+        header->cmsg_level = SOL_SOCKET;
+        header->cmsg_type = SCM_RIGHTS;
+        header->cmsg_len = CMSG_LEN(sizeof(int) * count);
+        memcpy(CMSG_DATA(header), fds, sizeof(int) * count);
+    }
+    ssize_t sent;
+    do { sent = sendmsg(socket, &message, MSG_NOSIGNAL); } while (sent < 0 && errno == EINTR);
+    return sent;
+}
+
+ssize_t cjail_receive_with_descriptors(int socket, void *buffer, size_t length, int *fds, int *count) {
+    struct iovec iov = { buffer, length };
+    union {
+        char bytes[CMSG_SPACE(sizeof(int) * CJAIL_MAX_PASSED_DESCRIPTORS)];
+        struct cmsghdr align;
+    } control;
+    struct msghdr message = { 0 };
+    message.msg_iov = &iov;
+    message.msg_iovlen = 1;
+    message.msg_control = control.bytes;
+    message.msg_controllen = sizeof control.bytes;
+    *count = 0;
+    ssize_t received;
+    do { received = recvmsg(socket, &message, MSG_CMSG_CLOEXEC); } while (received < 0 && errno == EINTR);
+    if (received < 0) return received;
+    for (struct cmsghdr *header = CMSG_FIRSTHDR(&message); header; header = CMSG_NXTHDR(&message, header)) {
+        if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) continue;
+        int n = (int)((header->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        for (int i = 0; i < n; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(header) + i * sizeof(int), sizeof(int));
+            if (*count < CJAIL_MAX_PASSED_DESCRIPTORS) fds[(*count)++] = fd; else close(fd);
+        }
+    }
+    if (message.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) { errno = EMSGSIZE; return -1; }
+    return received;
+}
+
+int cjail_seqpacket_pair(int fds[2]) { return socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds); }
+int cjail_unshare_cgroup(void) { return unshare(CLONE_NEWCGROUP); }

@@ -3,13 +3,12 @@ import Foundation
 /// Where jails get their cgroups: a `warden` directory below the harness's own cgroup in the
 /// hierarchies that carry the pids and memory controllers. The helper creates
 /// `warden/warden-<helper pid>` per jail, sets `pids.max` and the memory limit there and
-/// starts the jail inside. Found, and on cgroup v2 enabled, once per process.
+/// moves the jail's pid 1 inside before it runs anything. Found, and on cgroup v2 enabled, once per process.
 struct CgroupPlacement: Sendable, Hashable {
     struct Root: Sendable, Hashable {
         /// The directory the helper creates each jail's cgroup in.
         var path: String
-        /// The harness's own cgroup in this hierarchy: the helper goes back there after it
-        /// started the jail, so it is not counted and the jail's cgroup can be removed.
+        /// The harness's own cgroup in this hierarchy (its memory limit bounds the jails').
         var home: String
         /// cgroup v2 (`memory.events`) rather than v1 (`memory.oom_control`).
         var unified: Bool

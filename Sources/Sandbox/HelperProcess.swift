@@ -29,7 +29,8 @@ final class HelperProcess {
     static func start(_ configuration: JailConfiguration, arguments: [String], workingDirectory: String?,
                       passing passedDescriptor: Int32? = nil) throws -> HelperProcess {
         let specification = try specificationBytes(configuration, arguments: arguments, workingDirectory: workingDirectory)
-        return try finish(try spawn(configuration.helperPath, passing: passedDescriptor), specification: specification, configuration: configuration)
+        let spawned = try spawn(configuration.helperPath, passing: passedDescriptor, expectsHostNetwork: configuration.profile.network == .host)
+        return try finish(spawned, specification: specification, configuration: configuration)
     }
 
     /// Starts a jail as ``start(_:arguments:workingDirectory:passing:)`` does, on a helper
@@ -75,8 +76,10 @@ final class HelperProcess {
         }
     }
 
-    /// Spawns the helper with its pipes; it blocks reading its specification on fd 3.
-    static func spawn(_ helperPath: String, passing passedDescriptor: Int32?) throws -> Spawned {
+    /// Spawns the helper with its pipes; it blocks reading its specification on fd 3. It
+    /// clones the jail's pid 1 meanwhile, into a network namespace of its own unless
+    /// `expectsHostNetwork`; a specification that says otherwise only costs a second clone.
+    static func spawn(_ helperPath: String, passing passedDescriptor: Int32?, expectsHostNetwork: Bool = false) throws -> Spawned {
         ignoreSigpipe
         // Every descriptor given to the helper is numbered above its fds 0-6 first: the spawn
         // dup2s them into 0-6 one after another, and a source numbered like an earlier target
@@ -120,7 +123,7 @@ final class HelperProcess {
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
 
         var pid: pid_t = 0
-        let argv: [UnsafeMutablePointer<CChar>?] = [strdup(helperPath), nil]
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup(helperPath)] + (expectsHostNetwork ? [strdup("--expect-host-network")] : []) + [nil]
         let envp: [UnsafeMutablePointer<CChar>?] = [nil]
         defer { for pointer in argv { free(pointer) } }
         let spawned = posix_spawn(&pid, helperPath, &actions, &attributes, argv, envp)
@@ -260,8 +263,9 @@ func readToEnd(_ fd: Int32) -> [UInt8] {
 /// overlap the parsing instead of the checkout. It waits for its specification; the first
 /// shell session of the process takes it.
 enum PrestartedShellHelper {
-    /// Finds and starts the helper on a thread of its own. A failure leaves nothing to take: the
-    /// session then spawns its helper as usual, which fails the same way and reports it.
+    /// Finds and starts the helper on a thread of its own, expecting the network namespace of
+    /// its own that agent profiles have. A failure leaves nothing to take: the session then
+    /// spawns its helper as usual, which fails the same way and reports it.
     static func start(path locate: @escaping @autoclosure @Sendable () throws -> String, into slot: Slot = .shared) {
         slot.begin()
         BlockingThreads.shared.detach {

@@ -359,9 +359,9 @@ public struct JailConfiguration: Sendable {
 
         let limits = profile.limits
         tokens += ["pids", String(limits.processes)]
-        if let pids = cgroups.pids { tokens += ["pids-cgroup", pids.path, pids.home] }
+        if let pids = cgroups.pids { tokens += ["pids-cgroup", pids.path] }
         if let memory = cgroups.memory {
-            tokens += ["memory", String(limits.memoryMB << 20), "memory-cgroup", memory.path, memory.home]
+            tokens += ["memory", String(limits.memoryMB << 20), "memory-cgroup", memory.path]
         } else {
             tokens += ["rlimit", "as", String(limits.memoryMB << 20), String(limits.memoryMB << 20)]
         }

@@ -13,6 +13,13 @@
 //   6        optional: a socket handed to the jailed program as its fd 3 (the persistent
 //            shell's status channel; see ShellSession)
 //
+// The jail's pid 1 is cloned at once, before the specification comes, into the namespaces
+// the harness's argument says to expect (a network namespace of its own, unless
+// `--expect-host-network`): the clone then overlaps the harness's own work. The
+// specification follows on a socket, and the pid 1 parses it while the supervisor makes the
+// user namespaces and cgroups; a specification asking for other namespaces clones again.
+// Once moved into its cgroups, pid 1 makes its cgroup namespace, so they are its root.
+//
 // The helper stays outside as a supervisor: it writes the uid/gid maps, waits for the
 // jail's pid 1 and, once the harness has closed the lifeline (so the harness can still read
 // the jail's cgroup counters after pid 1 died), exits with its status (128+signal when
@@ -20,7 +27,7 @@
 // setsid children included; pid 1 is killed too when the helper dies (PR_SET_PDEATHSIG).
 //
 // Two ways to build the user namespace:
-// - an unprivileged harness: clone creates every namespace at once and the jail's root is
+// - an unprivileged harness: clone creates the namespaces at once and the jail's root is
 //   the harness's own uid, the only id it may map;
 // - a root harness ("map-root UID GID"): the jail's root must not be the host's root. The
 //   jail's pid 1 builds the mounts as host root in namespaces owned by the host's user
@@ -91,10 +98,9 @@ struct JailSpec {
     var mounts: [MountOp] = []
     var procMount = true
     var pidLimit: Int = 0
-    /// Where the jail's cgroups are created, per controller, and the supervisor's own cgroup
-    /// in that hierarchy (where it returns, so it is not counted and the jail's can be removed).
-    var pidsCgroup: (root: String, home: String)?
-    var memoryCgroup: (root: String, home: String)?
+    /// Where the jail's cgroups are created, per controller.
+    var pidsCgroup: String?
+    var memoryCgroup: String?
     var memoryBytes: UInt64 = 0
     var rlimits: [(resource: Int32, soft: UInt64, hard: UInt64)] = []
     var seccomp: [UInt8] = []
@@ -203,12 +209,8 @@ func parseSpec(_ bytes: [UInt8]) -> JailSpec {
         case "dev": spec.mounts.append(.dev)
         case "no-proc": spec.procMount = false
         case "pids": spec.pidLimit = Int(number(next()))
-        case "pids-cgroup":
-            let root = next(), home = next()
-            spec.pidsCgroup = (root, home)
-        case "memory-cgroup":
-            let root = next(), home = next()
-            spec.memoryCgroup = (root, home)
+        case "pids-cgroup": spec.pidsCgroup = next()
+        case "memory-cgroup": spec.memoryCgroup = next()
         case "memory": spec.memoryBytes = number(next())
         case "rlimit":
             let resource = rlimitResource(next()), soft = number(next()), hard = number(next())
@@ -455,14 +457,9 @@ func buildFilesystem(_ spec: JailSpec) -> Bool {
     return pidLimitHeld
 }
 
-/// Everything the jail's pid 1 does between clone and exec. `sync` becomes readable when the
-/// supervisor has written the uid/gid maps, and hangs up when the supervisor dies.
-func enterJail(_ spec: JailSpec, sync: Int32, jailNamespace: Int32, cgroupHeld: Bool) -> Never {
-    // Die with the supervisor, which follows the creating thread: the helper has only one.
-    check("setup", "cannot tie the jail to its supervisor", cjail_die_with_parent())
-    var byte: UInt8 = 0
-    if read(sync, &byte, 1) != 1 { fail("userns", "the supervisor did not map our user ids") }
-
+/// Everything the jail's pid 1 does once it may build the jail, up to the exec. `channel`
+/// hangs up when the supervisor dies.
+func enterJail(_ spec: JailSpec, channel: Int32, jailNamespace: Int32, cgroupHeld: Bool) -> Never {
     let pidLimitHeld = buildFilesystem(spec)
     if spec.pidLimit > 0 && !cgroupHeld && !pidLimitHeld {
         if spec.outsideUID == 0 && spec.mappedRoot == nil {
@@ -530,7 +527,7 @@ func enterJail(_ spec: JailSpec, sync: Int32, jailNamespace: Int32, cgroupHeld: 
     // Changing the effective uid cleared the parent-death signal: set it again, then make sure
     // the supervisor did not die before it was set (its end of `sync` hangs up when it does).
     check("setup", "cannot tie the jail to its supervisor", cjail_die_with_parent())
-    var hangup = pollfd(fd: sync, events: 0, revents: 0)
+    var hangup = pollfd(fd: channel, events: 0, revents: 0)
     if poll(&hangup, 1, 0) != 0 { _exit(setupFailureStatus) }
     // Only stdio, the close-on-exec status pipe and the passed socket (as fd 3) survive.
     if passesSocket {
@@ -544,43 +541,40 @@ func enterJail(_ spec: JailSpec, sync: Int32, jailNamespace: Int32, cgroupHeld: 
     fail("exec", "cannot execute \(spec.arguments[0])", errno: errno)
 }
 
-// MARK: - Supervisor (outside the jail)
+// MARK: - Cgroups
 
 /// Creates the jail's cgroup in each hierarchy (`warden-<helper pid>`, where the harness looks
-/// for its counters), sets the limits, and moves this process into it so the jail's first
-/// process starts inside. A limit that was asked for and cannot be set fails the jail.
-/// Returns the directories and the cgroups to return to.
-func joinCgroups(_ spec: JailSpec) -> [(directory: String, home: String)] {
-    var joined: [(directory: String, home: String)] = []
+/// for its counters) and sets the limits. A limit that was asked for and cannot be set fails
+/// the jail. Returns the directories.
+func makeCgroups(_ spec: JailSpec) -> [String] {
+    var made: [String] = []
     let name = "warden-\(getpid())"
     /// Fails the jail, removing the cgroups made so far.
     func abandon(_ message: String, errno code: Int32 = 0) -> Never {
-        removeCgroups(joined.map(\.directory))
+        removeCgroups(made)
         fail("cgroup", message, errno: code)
     }
     func check(_ message: @autoclosure () -> String, _ result: Int32) {
         if result < 0 { abandon(message(), errno: errno) }
     }
-    func create(_ root: String, home: String) -> String {
+    func create(_ root: String) -> String {
         let directory = root + "/" + name
-        if !joined.contains(where: { $0.directory == directory }) {
+        if !made.contains(directory) {
             if mkdir(directory, 0o755) < 0 && errno != EEXIST { abandon("cannot create \(directory)", errno: errno) }
-            joined.append((directory, home))
+            made.append(directory)
         }
         return directory
     }
-    if spec.pidLimit > 0, let cgroup = spec.pidsCgroup {
-        let root = cgroup.root
-        let directory = create(root, home: cgroup.home)
+    if spec.pidLimit > 0, let root = spec.pidsCgroup {
+        let directory = create(root)
         guard fileType(directory + "/pids.max") != nil else {
             abandon("cannot cap the number of processes: \(directory) has no pids.max (the pids controller is not "
                  + "enabled in the cgroup.subtree_control of \(root)); refusing to run without the cap")
         }
         check("cannot set \(directory)/pids.max", writeFile(directory + "/pids.max", "\(spec.pidLimit)\n"))
     }
-    if spec.memoryBytes > 0, let cgroup = spec.memoryCgroup {
-        let root = cgroup.root
-        let directory = create(root, home: cgroup.home)
+    if spec.memoryBytes > 0, let root = spec.memoryCgroup {
+        let directory = create(root)
         let limit = "\(spec.memoryBytes)\n"
         if fileType(directory + "/memory.limit_in_bytes") != nil {  // cgroup v1
             check("cannot set \(directory)/memory.limit_in_bytes", writeFile(directory + "/memory.limit_in_bytes", limit))
@@ -599,17 +593,19 @@ func joinCgroups(_ spec: JailSpec) -> [(directory: String, home: String)] {
                  + "controller is not enabled in \(root)); refusing to run without the cap")
         }
     }
-    for cgroup in joined {
-        check("cannot join \(cgroup.directory)", writeFile(cgroup.directory + "/cgroup.procs", "\(getpid())\n"))
-    }
-    return joined
+    return made
 }
 
-/// Moves the supervisor back to its own cgroups, leaving the jail's to the jail.
-func leaveCgroups(_ joined: [(directory: String, home: String)]) {
-    for cgroup in joined {
-        check("cgroup", "cannot leave \(cgroup.directory) for \(cgroup.home)",
-              writeFile(cgroup.home + "/cgroup.procs", "\(getpid())\n"))
+/// Moves the jail's pid 1 into its cgroups before it runs anything of the jail's. On failure
+/// it kills and reaps the jail's pid 1, removes the cgroups and fails the jail.
+func moveIntoCgroups(_ child: pid_t, _ cgroups: [String]) {
+    for directory in cgroups where writeFile(directory + "/cgroup.procs", "\(child)\n") < 0 {
+        let code = errno
+        kill(child, SIGKILL)
+        var status: Int32 = 0
+        while waitpid(child, &status, 0) < 0 && errno == EINTR {}
+        removeCgroups(cgroups)
+        fail("cgroup", "cannot move the jail into \(directory)", errno: code)
     }
 }
 
@@ -641,37 +637,159 @@ func openUserNamespaces(_ spec: inout JailSpec) -> Int32 {
     return jailNamespace
 }
 
+// MARK: - The jail's pid 1 until it may build the jail
+
+/// The jail's pid 1 and the supervisor's end of the channel to it: a SOCK_SEQPACKET socket
+/// carrying the specification (to a process cloned before it arrived), then one message when
+/// the process may build the jail, with the user namespace descriptors it needs.
+struct ClonedJail {
+    let pid: pid_t
+    let channel: Int32
+    let flags: UInt
+}
+
+/// The namespaces a jail's pid 1 is cloned into. Its cgroup namespace comes later, once the
+/// process is in the jail's cgroups, so that those are the namespace's root.
+func namespaceFlags(mappedRoot: Bool, network: Bool) -> UInt {
+    var flags = cjail_CLONE_NEWNS | cjail_CLONE_NEWPID | cjail_CLONE_NEWIPC | cjail_CLONE_NEWUTS
+    if !mappedRoot { flags |= cjail_CLONE_NEWUSER }
+    if network { flags |= cjail_CLONE_NEWNET }
+    return flags
+}
+
+/// Clones the jail's pid 1 into `flags`' namespaces. It waits on the channel for its
+/// specification when `spec` is nil. Nil when the clone fails (errno says why).
+func cloneJail(_ flags: UInt, spec: JailSpec?) -> ClonedJail? {
+    var pair: [Int32] = [-1, -1]
+    guard cjail_seqpacket_pair(&pair) == 0 else { return nil }
+    let child = cjail_clone(flags)
+    if child < 0 {
+        let code = errno
+        close(pair[0])
+        close(pair[1])
+        errno = code
+        return nil
+    }
+    if child == 0 {
+        close(pair[0])
+        jailProcess(channel: pair[1], spec: spec)
+    }
+    close(pair[1])
+    return ClonedJail(pid: child, channel: pair[0], flags: flags)
+}
+
+/// The idmapped binds of `spec`, in order: the go message says for each whether a namespace
+/// descriptor comes with it.
+func idmappedSources(_ spec: JailSpec) -> [String] {
+    spec.mounts.compactMap { op in
+        guard case let .bind(source, _, _, _, true) = op else { return nil }
+        return source
+    }
+}
+
+/// Everything the jail's pid 1 does between its clone and building the jail: it learns the
+/// specification (unless cloned after it), then waits until the supervisor has mapped its
+/// ids and moved it into its cgroups, and takes the user namespaces it is sent.
+func jailProcess(channel: Int32, spec known: JailSpec?) -> Never {
+    // Die with the supervisor, which follows the creating thread: the helper has only one.
+    check("setup", "cannot tie the jail to its supervisor", cjail_die_with_parent())
+    close(lifelineDescriptor)
+    var descriptors = [Int32](repeating: -1, count: Int(CJAIL_MAX_PASSED_DESCRIPTORS))
+    var count: Int32 = 0
+    var spec: JailSpec
+    if let known {
+        spec = known
+    } else {
+        close(specDescriptor)
+        var bytes = [UInt8](repeating: 0, count: maximumEarlySpecification)
+        let received = cjail_receive_with_descriptors(channel, &bytes, bytes.count, &descriptors, &count)
+        // Nothing came: the supervisor clones another pid 1 (or died); this one was never used.
+        if received == 0 { _exit(0) }
+        check("spec", "cannot receive the jail specification", Int32(received < 0 ? -1 : 0))
+        spec = parseSpec(Array(bytes[..<received]))
+    }
+    let sources = idmappedSources(spec)
+    var carried = [UInt8](repeating: 0, count: 1 + sources.count)
+    let received = cjail_receive_with_descriptors(channel, &carried, carried.count, &descriptors, &count)
+    if received <= 0 { fail("userns", "the supervisor ended before the jail's ids were mapped", errno: received < 0 ? errno : 0) }
+    guard received == carried.count, Int(count) == carried.filter({ $0 == 1 }).count else {
+        fail("setup", "the supervisor sent \(count) namespaces for \(received) marks")
+    }
+    var next = 0
+    func take() -> Int32 {
+        defer { next += 1 }
+        return descriptors[next]
+    }
+    let jailNamespace = carried[0] == 1 ? take() : -1
+    for (index, source) in sources.enumerated() where carried[1 + index] == 1 { spec.idmapNamespaces[source] = take() }
+    check("cgroup", "cannot enter a cgroup namespace of the jail's own", cjail_unshare_cgroup())
+    enterJail(spec, channel: channel, jailNamespace: jailNamespace, cgroupHeld: spec.pidLimit > 0 && spec.pidsCgroup != nil)
+}
+
+/// The largest specification sent to a pid 1 cloned before it (the harness sends at most
+/// 60,000 bytes); a larger one goes to a pid 1 cloned after it.
+let maximumEarlySpecification = 65536
+
+/// Sends `spec` and the go message with `namespaces` to the jail's pid 1: one mark for the
+/// jail's own user namespace, then one per idmapped bind, 1 where a descriptor comes.
+func release(_ jail: ClonedJail, _ spec: JailSpec, jailNamespace: Int32) -> Bool {
+    var carried: [UInt8] = [jailNamespace >= 0 ? 1 : 0]
+    var namespaces: [Int32] = jailNamespace >= 0 ? [jailNamespace] : []
+    for source in idmappedSources(spec) {
+        if let namespace = spec.idmapNamespaces[source] {
+            carried.append(1)
+            namespaces.append(namespace)
+        } else {
+            carried.append(0)
+        }
+    }
+    guard namespaces.count <= Int(CJAIL_MAX_PASSED_DESCRIPTORS) else { return false }
+    return cjail_send_with_descriptors(jail.channel, carried, carried.count, namespaces, Int32(namespaces.count)) == carried.count
+}
+
+/// Ends a pid 1 that will not be used: the channel closes before its specification came.
+func abandon(_ jail: ClonedJail) {
+    close(jail.channel)
+    var status: Int32 = 0
+    while waitpid(jail.pid, &status, 0) < 0 && errno == EINTR {}
+}
+
+// MARK: - Supervisor (outside the jail)
+
 func supervise() -> Never {
     // posix_spawn's dup2 cleared close-on-exec; the status pipe must close when bash is exec'd.
     _ = fcntl(statusDescriptor, F_SETFD, FD_CLOEXEC)
-    var spec = parseSpec(readAll(specDescriptor))
+    // The jail's pid 1 is cloned before the specification comes, into the namespaces the
+    // harness said to expect: making them (the network namespace alone takes about 1 ms)
+    // then overlaps the harness's own work. Another specification clones again.
+    let expectsHostNetwork = CommandLine.arguments.dropFirst().contains("--expect-host-network")
+    var early = cloneJail(namespaceFlags(mappedRoot: geteuid() == 0, network: !expectsHostNetwork), spec: nil)
+    let bytes = readAll(specDescriptor)
     close(specDescriptor)
+    var spec = parseSpec(bytes)
+    let flags = namespaceFlags(mappedRoot: spec.mappedRoot != nil, network: spec.newNetwork)
+    if let cloned = early {
+        // It parses its copy while the user namespaces and cgroups are made here.
+        let sent = cloned.flags == flags && bytes.count <= maximumEarlySpecification
+            && cjail_send_with_descriptors(cloned.channel, bytes, bytes.count, nil, 0) == bytes.count
+        if !sent {
+            abandon(cloned)
+            early = nil
+        }
+    }
 
     let jailNamespace = openUserNamespaces(&spec)
-    let cgroups = joinCgroups(spec)
-    let cgroupHeld = spec.pidLimit > 0 && spec.pidsCgroup != nil
-
-    var syncPipe: [Int32] = [0, 0]
-    check("setup", "cannot create a pipe", cjail_pipe_cloexec(&syncPipe))
-    var flags = cjail_CLONE_NEWNS | cjail_CLONE_NEWPID | cjail_CLONE_NEWIPC | cjail_CLONE_NEWUTS | cjail_CLONE_NEWCGROUP
-    if spec.mappedRoot == nil { flags |= cjail_CLONE_NEWUSER }
-    if spec.newNetwork { flags |= cjail_CLONE_NEWNET }
-    let child = cjail_clone(flags)
-    if child < 0 {
+    let cgroups = makeCgroups(spec)
+    guard let jail = early ?? cloneJail(flags, spec: spec) else {
+        let code = errno
+        removeCgroups(cgroups)
         fail("clone", "cannot create the jail's namespaces (user namespaces may be disabled: check "
              + "/proc/sys/user/max_user_namespaces and kernel.unprivileged_userns_clone, or a container's seccomp profile)",
-             errno: errno)
+             errno: code)
     }
-    if child == 0 {
-        close(syncPipe[1])
-        close(lifelineDescriptor)
-        enterJail(spec, sync: syncPipe[0], jailNamespace: jailNamespace, cgroupHeld: cgroupHeld)
-    }
-    close(syncPipe[0])
+    let child = jail.pid
+    moveIntoCgroups(child, cgroups)
     if passesSocket { close(passedDescriptor) }  // the jail's copy only
-    leaveCgroups(cgroups)
-    if jailNamespace >= 0 { close(jailNamespace) }
-    for namespace in Set(spec.idmapNamespaces.values) where namespace != jailNamespace { close(namespace) }
 
     if spec.mappedRoot == nil {
         // Map the jail's root to the harness's user; as root, supplementary groups can be dropped.
@@ -682,9 +800,15 @@ func supervise() -> Never {
         check("userns", "cannot write the uid map", writeFile("/proc/\(child)/uid_map", "\(inside.uid) \(spec.outsideUID) 1\n"))
         check("userns", "cannot write the gid map", writeFile("/proc/\(child)/gid_map", "\(inside.gid) \(spec.outsideGID) 1\n"))
     }
-    // The write end stays open for the supervisor's lifetime: the jail sees it hang up if we die.
-    var go: UInt8 = 1
-    _ = write(syncPipe[1], &go, 1)
+    // The channel stays open for the supervisor's lifetime: the jail sees it hang up if we die.
+    if !release(jail, spec, jailNamespace: jailNamespace) {
+        let code = errno
+        kill(child, SIGKILL)
+        removeCgroups(cgroups)
+        fail("setup", "cannot hand the jail its namespaces", errno: code)
+    }
+    if jailNamespace >= 0 { close(jailNamespace) }
+    for namespace in Set(spec.idmapNamespaces.values) where namespace != jailNamespace { close(namespace) }
     close(statusDescriptor)  // the child keeps its own copy until exec
     close(0)
     close(1)
@@ -718,7 +842,7 @@ func supervise() -> Never {
     } else {
         while waitpid(child, &status, 0) < 0 && errno == EINTR {}
     }
-    removeCgroups(cgroups.map(\.directory))
+    removeCgroups(cgroups)
     _exit(exitCode(status))
 }
 

@@ -10,7 +10,7 @@
 // The interface between the harness and warden-jail: the specification's directives, the
 // descriptors and the shell's status socket. Bump it with any change to them, so a helper left
 // over from another build refuses to start instead of running a shell nobody can frame.
-#define CJAIL_PROTOCOL_VERSION 4
+#define CJAIL_PROTOCOL_VERSION 5
 
 // Namespace flags (defined in sched.h only under _GNU_SOURCE).
 extern const unsigned long cjail_CLONE_NEWUSER;
@@ -70,6 +70,19 @@ extern const int cjail_O_PATH;
 /// learns which process wrote the bytes (the kernel fills in the writer's pid; a process
 /// without CAP_SYS_ADMIN cannot claim another's).
 int cjail_credential_socketpair(int fds[2]);
+/// The most descriptors one message of the helper's channel to its jail carries.
+#define CJAIL_MAX_PASSED_DESCRIPTORS 64
+/// A close-on-exec AF_UNIX SOCK_SEQPACKET socketpair (messages keep their bounds).
+int cjail_seqpacket_pair(int fds[2]);
+/// sendmsg of `length` bytes with `count` descriptors attached (SCM_RIGHTS, at most
+/// CJAIL_MAX_PASSED_DESCRIPTORS); retries on EINTR, never raises SIGPIPE.
+ssize_t cjail_send_with_descriptors(int socket, const void *bytes, size_t length, const int *fds, int count);
+/// recvmsg of one message into buffer; the descriptors it carried (now close-on-exec) go to
+/// fds, which has room for CJAIL_MAX_PASSED_DESCRIPTORS, and their number to *count. A message
+/// larger than `length` is an error (EMSGSIZE). Returns 0 when the peer closed its end.
+ssize_t cjail_receive_with_descriptors(int socket, void *buffer, size_t length, int *fds, int *count);
+/// unshare(CLONE_NEWCGROUP): the caller's current cgroups become its cgroup namespace's root.
+int cjail_unshare_cgroup(void);
 /// recvmsg on a SO_PASSCRED socket: returns bytes read (one writer's bytes only: the kernel
 /// never merges data from writers with different credentials) and stores the writer's pid,
 /// as seen from the caller's pid namespace, in *sender (0 when none came).
