@@ -12,15 +12,38 @@ import PackageDescription
 /// Where this manifest lives: the linker reads `scripts/warden.order` from here.
 let packageDirectory = String(#filePath.dropLast("/Package.swift".count))
 
+/// Release executables link the C++ runtime under the static Swift runtime statically too:
+/// libstdc++ and libgcc_s were 0.5 ms of loading at each start. `-lstdc++` (from the Swift
+/// driver) finds the linker script in scripts/static-cxx first, which names the archive. lld,
+/// because it reads archives regardless of their place on the command line.
+let staticCxxRuntime = ["-use-ld=lld", "-L\(packageDirectory)/scripts/static-cxx", "-Xclang-linker", "-static-libgcc"]
+
 /// How release builds link `warden` (and the benchmarks, to measure the same): lld with packed
 /// relative relocations (DT_RELR, glibc 2.36+), only `main` exported (`scripts/warden.exports`),
 /// and functions in the order a solve runs them (`scripts/warden.order`, made by
 /// `scripts/symbol-order`). The binary stays position-independent.
 let leanReleaseLinking: [LinkerSetting] = [.unsafeFlags([
-    "-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
+    "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
     "-Xlinker", "--version-script=\(packageDirectory)/scripts/warden.exports",
     "-Xlinker", "--symbol-ordering-file=\(packageDirectory)/scripts/warden.order", "-Xlinker", "--no-warn-symbol-ordering",
-], .when(configuration: .release))]
+] + staticCxxRuntime, .when(configuration: .release))]
+
+/// Debian's static archives of system libraries, linked in place of their shared objects (each
+/// `lib<name>.a`). Every shared object costs the loader time at each start: libgit2 with its
+/// libssh2, mbedTLS, http-parser, PCRE2 and libcrypto, and libseccomp, were 2.1 ms of the 9.1 ms
+/// `warden --version` took. The -dev packages install the archives beside the shared objects.
+func staticArchives(_ names: String...) -> LinkerSetting {
+    .unsafeFlags(names.flatMap { ["-Xlinker", "-l:lib\($0).a"] })
+}
+
+/// libgit2's references to the functions Sources/CGitOffline replaces are redirected there:
+/// mbedTLS's loading of CA certificates, and GSS-API (Kerberos), which is then not linked at all.
+let offlineLibgit2: LinkerSetting = .unsafeFlags([
+    "mbedtls_x509_crt_parse_file", "mbedtls_x509_crt_parse_path",
+    "gss_indicate_mechs", "gss_display_status", "gss_import_name", "gss_init_sec_context",
+    "gss_delete_sec_context", "gss_release_buffer", "gss_release_name", "gss_release_oid_set",
+    "GSS_C_NT_HOSTBASED_SERVICE",
+].flatMap { ["-Xlinker", "--wrap=\($0)"] })
 
 /// What the loopback HTTP servers of the tests are built from.
 let loopbackHTTPServer: [Target.Dependency] = [
@@ -61,23 +84,22 @@ let package = Package(
         .target(name: "WardenCore"),
 
         // System libraries, each wrapped by exactly one Swift module.
-        .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
-        .systemLibrary(name: "CGit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
+        // Their module maps link nothing: `staticArchives` links them.
+        .systemLibrary(name: "CSeccomp", providers: [.apt(["libseccomp-dev"])]),
+        .systemLibrary(name: "CGit2", providers: [.apt(["libgit2-dev"])]),
         // gzip layers (zlib) and SHA-256 digests (libcrypto) for container images.
         .systemLibrary(name: "CImageCodecs", providers: [.apt(["zlib1g-dev", "libssl-dev"])]),
         // The few Linux calls Swift cannot import (clone flags, pivot_root, capsets, seccomp load).
         .target(name: "CJail"),
 
         // The jail: profiles, the helper protocol, the persistent shell, seccomp policy.
-        .target(name: "Sandbox", dependencies: ["WardenCore", "CSeccomp", "CJail"]),
+        .target(name: "Sandbox", dependencies: ["WardenCore", "CSeccomp", "CJail"], linkerSettings: [staticArchives("seccomp")]),
         // Workspace state through libgit2: snapshots, diffs, apply, restore, materialize.
-        // libgit2's start-up parse of the system's CA certificates, replaced (see tls_roots.c).
-        // The executable must export the two functions for libgit2's calls to bind to them.
-        .target(name: "CGitTLS", linkerSettings: [.unsafeFlags([
-            "-Xlinker", "--export-dynamic-symbol=mbedtls_x509_crt_parse_file",
-            "-Xlinker", "--export-dynamic-symbol=mbedtls_x509_crt_parse_path",
-        ])]),
-        .target(name: "Workspace", dependencies: ["WardenCore", "CGit2", "CGitTLS", .product(name: "Logging", package: "swift-log")]),
+        // libgit2 with its network unplugged: no CA certificates parsed at start-up, no Kerberos.
+        .target(name: "CGitOffline"),
+        .target(name: "Workspace", dependencies: ["WardenCore", "CGit2", "CGitOffline", .product(name: "Logging", package: "swift-log")], linkerSettings: [
+            staticArchives("git2", "ssh2", "mbedtls", "mbedx509", "mbedcrypto", "http_parser", "pcre2-8", "crypto"), .linkedLibrary("z"), offlineLibgit2,
+        ]),
 
         // Task environments (a venv, requirements, commands) built once with the set-up profile
         // and shared read-only by the task's jails.
@@ -92,7 +114,8 @@ let package = Package(
         // through Models' HTTPFetcher), unpacked safely into a shared content-addressed store.
         .target(
             name: "Images",
-            dependencies: ["WardenCore", "Sandbox", "Models", "CImageCodecs", "CJail", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["WardenCore", "Sandbox", "Models", "CImageCodecs", "CJail", .product(name: "Logging", package: "swift-log")],
+            linkerSettings: [staticArchives("crypto")]
         ),
         // Images the tests and benchmarks build from host binaries, hand-written tar archives, and
         // a registry on loopback (SwiftNIO).
@@ -169,7 +192,7 @@ let package = Package(
         .executableTarget(
             name: "warden-jail",
             dependencies: ["CJail"],
-            linkerSettings: [.unsafeFlags(["-static-stdlib"], .when(configuration: .release))]
+            linkerSettings: [.unsafeFlags(["-static-stdlib"] + staticCxxRuntime, .when(configuration: .release))]
         ),
         // The thin command line over the libraries.
         // Release builds link lean (`leanReleaseLinking`): one solve peaks at 28 MB instead of

@@ -6,16 +6,15 @@
 #
 # Unpacks the release tarball into PREFIX and checks its SHA256SUMS. With --with-packages it
 # first installs the Debian 12 packages the static binaries and the starter suite need at run
-# time: libgit2, libseccomp, zlib, libcrypto and libstdc++ (the static Swift
-# runtime needs it), bash, git and patch
-# for checkouts and scoring, python3 with pytest for the starter suite. No Swift toolchain.
+# time: zlib (every other library is linked in), bash, git and patch for checkouts and
+# scoring, python3 with pytest for the starter suite. No Swift toolchain.
 set -euo pipefail
 tarball="$1"; prefix="$2"; packages="${3:-}"
 
 if [ "$packages" = --with-packages ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    libgit2-1.5 libseccomp2 libstdc++6 zlib1g bash git patch ca-certificates python3 python3-pytest >/dev/null
+    zlib1g bash git patch ca-certificates python3 python3-pytest >/dev/null
   rm -rf /var/lib/apt/lists/*
 fi
 

@@ -1,5 +1,5 @@
 import CGit2
-import CGitTLS
+import CGitOffline
 import Foundation
 import WardenCore
 
@@ -27,8 +27,12 @@ private let libgit2Setup: Result<Void, WardenError> = {
 }()
 
 /// How many times libgit2 asked for the system's CA certificates and was given none
-/// (Sources/CGitTLS/tls_roots.c).
-var skippedCertificateLoads: Int { Int(cgittls_skipped_certificate_loads()) }
+/// (Sources/CGitOffline/certificates.c).
+var skippedCertificateLoads: Int { Int(cgitoffline_skipped_certificate_loads()) }
+
+/// How many times libgit2 began a Negotiate (GSS-API) authentication and was refused
+/// (Sources/CGitOffline/negotiate.c).
+var refusedNegotiations: Int { Int(cgitoffline_refused_negotiations()) }
 
 /// Makes sure libgit2 is initialised and isolated; cheap after the first call.
 func ensureLibgit2() throws {
@@ -38,7 +42,7 @@ func ensureLibgit2() throws {
 extension WorkspaceTracker {
     /// Starts libgit2's one-time set-up on a thread of its own, so that it overlaps whatever a
     /// command does before its first repository operation (0.6 ms, now that the CA bundle is
-    /// not parsed: see Sources/CGitTLS). A failure is remembered and reported by that first
+    /// not parsed: see Sources/CGitOffline). A failure is remembered and reported by that first
     /// operation.
     public static func initializeLibraryInBackground() {
         Thread.detachNewThread { _ = libgit2Setup }

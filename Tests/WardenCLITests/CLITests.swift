@@ -162,6 +162,19 @@ struct CLITests {
         #expect(!outcome.stderr.contains("FoundationXML"))
     }
 
+    /// libgit2, the libraries under it and libseccomp are linked from their static archives
+    /// (2.1 ms of loading per start as shared objects), and GSS-API is not linked at all
+    /// (Sources/CGitOffline): another seven shared objects.
+    @Test("warden loads no shared libgit2, libseccomp, libcrypto or Kerberos")
+    func staticSystemLibraries() throws {
+        let outcome = try Self.warden(["--help"], environment: ["LD_DEBUG": "libs"])
+        #expect(outcome.status == 0)
+        #expect(outcome.stderr.contains("find library=libc.so.6"), "LD_DEBUG had no effect")
+        for library in ["libgit2", "libssh2", "libmbed", "libhttp_parser", "libpcre2", "libcrypto", "libseccomp", "libgssapi", "libkrb5"] {
+            #expect(!outcome.stderr.contains("find library=\(library)"), "\(library) is loaded")
+        }
+    }
+
     @Test("shell reads one command per line from a pipe and keeps state between them")
     func scriptedShell() throws {
         let repository = try Self.makeRepository()
