@@ -1,5 +1,6 @@
 import CSeccomp
 import Foundation
+import Synchronization
 import WardenCore
 
 /// A profile's syscall policy compiled by libseccomp into a classic BPF program.
@@ -35,8 +36,20 @@ struct SeccompPolicy {
         WardenError("profile.invalid", message, context: "\(file): syscalls.\(field)")
     }
 
-    /// Builds the filter and returns its BPF instructions (8 bytes each).
+    /// Programs already built by this process, by policy: a profile's is built when it is
+    /// loaded (to reject a bad policy there) and again for each jail configuration.
+    private static let compiled = Mutex<[SandboxProfile.Syscalls: [UInt8]]>([:])
+
+    /// The filter's BPF instructions (8 bytes each), built once per policy and process.
     func compile() throws -> [UInt8] {
+        if let program = Self.compiled.withLock({ $0[syscalls] }) { return program }
+        let program = try build()
+        Self.compiled.withLock { $0[syscalls] = program }
+        return program
+    }
+
+    /// Builds the filter with libseccomp.
+    private func build() throws -> [UInt8] {
         guard let context = seccomp_init(Self.actionAllow) else {
             throw WardenError("seccomp.init", "libseccomp could not create a filter")
         }

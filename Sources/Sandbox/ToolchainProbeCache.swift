@@ -94,15 +94,13 @@ final class ToolchainProbeCache: Sendable {
 
     /// The files that choose pyenv's Python version.
     static func pyenvSelectors() -> [String] {
-        let environment = ProcessInfo.processInfo.environment
-        let root = environment["PYENV_ROOT"] ?? (environment["HOME"] ?? "/root") + "/.pyenv"
+        let root = environmentValue("PYENV_ROOT") ?? (environmentValue("HOME") ?? "/root") + "/.pyenv"
         return [root + "/version"] + ancestors(named: ".python-version")
     }
 
     /// The files that choose rustup's toolchain.
     static func rustupSelectors() -> [String] {
-        let environment = ProcessInfo.processInfo.environment
-        let home = environment["RUSTUP_HOME"] ?? (environment["HOME"] ?? "/root") + "/.rustup"
+        let home = environmentValue("RUSTUP_HOME") ?? (environmentValue("HOME") ?? "/root") + "/.rustup"
         return [home + "/settings.toml"] + ancestors(named: "rust-toolchain") + ancestors(named: "rust-toolchain.toml")
     }
 
@@ -119,9 +117,16 @@ final class ToolchainProbeCache: Sendable {
     /// The variables the version managers read; an answer belongs to one set of their values.
     private static let environmentNames = ["PATH", "HOME", "PYENV_ROOT", "PYENV_VERSION", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN", "VIRTUAL_ENV"]
 
+    /// The process's values of `environmentNames`, the only ones a key reads.
+    static func keyedEnvironment() -> [String: String] {
+        var values: [String: String] = [:]
+        for name in environmentNames { values[name] = environmentValue(name) }
+        return values
+    }
+
     /// The probe's output: remembered when nothing it depends on changed, else from `run`.
     func output(of executable: String, _ arguments: [String], selectedBy selectors: [String],
-                environment: [String: String] = ProcessInfo.processInfo.environment,
+                environment: [String: String] = ToolchainProbeCache.keyedEnvironment(),
                 run: (String, [String]) -> String?) -> String? {
         // The working directory and the variables are part of the key, not only witnesses:
         // version files are looked up from the directory, and two shells that alternate (one

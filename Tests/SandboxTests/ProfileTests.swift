@@ -47,8 +47,50 @@ struct ProfileTests {
     }
 
     @Test("a profile that cannot be found says where it looked")
-    func missingProfile() {
-        #expect(throws: WardenError.self) { try SandboxProfile.load("no-such-profile") }
+    func missingProfile() throws {
+        let error = try #require(throws: WardenError.self) { try SandboxProfile.load("no-such-profile") }
+        let message = "\(error)"
+        // The working directory's Sandboxes/, then five folders up from the executable.
+        #expect(message.contains(FileManager.default.currentDirectoryPath + "/Sandboxes/no-such-profile.json"), "\(message)")
+        #expect(message.components(separatedBy: "/no-such-profile.json").count - 1 >= 6, "\(message)")
+        #expect(message.contains("WARDEN_SANDBOXES"))
+    }
+
+    /// The program is built once per policy and process: the profile's load builds it to
+    /// reject a bad policy, and every jail configuration asks for it again.
+    @Test("a syscall policy's filter is built once, and another policy gets its own")
+    func filterIsBuiltOncePerPolicy() throws {
+        let profile = try loadProfile("agent")
+        let first = try SeccompPolicy(profile.syscalls, file: "agent.json").compile()
+        #expect(try SeccompPolicy(profile.syscalls, file: "agent.json").compile() == first)
+        var other = profile.syscalls
+        other.errno["EPERM", default: []].append("getcpu")
+        let changed = try SeccompPolicy(other, file: "other.json").compile()
+        #expect(changed != first)
+        #expect(changed.count == first.count + 8, "one more rule is one more instruction")
+        // A bad policy is refused every time: failures are not remembered as programs.
+        var bad = profile.syscalls
+        bad.errno["EPERM", default: []].append("not_a_syscall")
+        for _ in 0..<2 {
+            #expect(throws: WardenError.self) { try SeccompPolicy(bad, file: "bad.json").compile() }
+        }
+    }
+
+    @Test("which finds the first executable file on the PATH, passing directories and files that are not executable")
+    func whichSkipsWhatCannotRun() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("warden-which-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let (directory, plain, runnable) = (root.appendingPathComponent("a"), root.appendingPathComponent("b"), root.appendingPathComponent("c"))
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("tool"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: plain, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: runnable, withIntermediateDirectories: true)
+        #expect(FileManager.default.createFile(atPath: plain.appendingPathComponent("tool").path, contents: Data("#!/bin/sh\n".utf8),
+                                               attributes: [.posixPermissions: 0o644]))
+        #expect(FileManager.default.createFile(atPath: runnable.appendingPathComponent("tool").path, contents: Data("#!/bin/sh\n".utf8),
+                                               attributes: [.posixPermissions: 0o755]))
+        let path = [directory, plain, runnable].map(\.path).joined(separator: ":")
+        #expect(ToolchainDetector.which("tool", searching: path) == runnable.appendingPathComponent("tool").path)
+        #expect(ToolchainDetector.which("tool", searching: [directory, plain].map(\.path).joined(separator: ":")) == nil)
     }
 
     @Test("a jail that cannot be built reports the stage and the path")
