@@ -305,13 +305,16 @@ ssize_t cjail_receive_from(int fd, void *buffer, size_t length, pid_t *sender) {
     return count;
 }
 
+/* Room for the SCM_RIGHTS header of the most descriptors one channel message carries. */
+typedef union {
+    char bytes[CMSG_SPACE(sizeof(int) * CJAIL_MAX_PASSED_DESCRIPTORS)];
+    struct cmsghdr align;
+} descriptor_control;
+
 ssize_t cjail_send_with_descriptors(int socket, const void *bytes, size_t length, const int *fds, int count) {
     if (count < 0 || count > CJAIL_MAX_PASSED_DESCRIPTORS) { errno = EINVAL; return -1; }
     struct iovec iov = { (void *)bytes, length };
-    union {
-        char bytes[CMSG_SPACE(sizeof(int) * CJAIL_MAX_PASSED_DESCRIPTORS)];
-        struct cmsghdr align;
-    } control;
+    descriptor_control control;
     struct msghdr message = { 0 };
     message.msg_iov = &iov;
     message.msg_iovlen = 1;
@@ -332,10 +335,7 @@ ssize_t cjail_send_with_descriptors(int socket, const void *bytes, size_t length
 
 ssize_t cjail_receive_with_descriptors(int socket, void *buffer, size_t length, int *fds, int *count) {
     struct iovec iov = { buffer, length };
-    union {
-        char bytes[CMSG_SPACE(sizeof(int) * CJAIL_MAX_PASSED_DESCRIPTORS)];
-        struct cmsghdr align;
-    } control;
+    descriptor_control control;
     struct msghdr message = { 0 };
     message.msg_iov = &iov;
     message.msg_iovlen = 1;

@@ -525,7 +525,7 @@ func enterJail(_ spec: JailSpec, channel: Int32, jailNamespace: Int32, cgroupHel
         Glibc.signal(signal, SIG_DFL)
     }
     // Changing the effective uid cleared the parent-death signal: set it again, then make sure
-    // the supervisor did not die before it was set (its end of `sync` hangs up when it does).
+    // the supervisor did not die before it was set (its end of `channel` hangs up when it does).
     check("setup", "cannot tie the jail to its supervisor", cjail_die_with_parent())
     var hangup = pollfd(fd: channel, events: 0, revents: 0)
     if poll(&hangup, 1, 0) != 0 { _exit(setupFailureStatus) }
@@ -601,9 +601,7 @@ func makeCgroups(_ spec: JailSpec) -> [String] {
 func moveIntoCgroups(_ child: pid_t, _ cgroups: [String]) {
     for directory in cgroups where writeFile(directory + "/cgroup.procs", "\(child)\n") < 0 {
         let code = errno
-        kill(child, SIGKILL)
-        var status: Int32 = 0
-        while waitpid(child, &status, 0) < 0 && errno == EINTR {}
+        killAndReap(child)
         removeCgroups(cgroups)
         fail("cgroup", "cannot move the jail into \(directory)", errno: code)
     }
@@ -750,8 +748,19 @@ func release(_ jail: ClonedJail, _ spec: JailSpec, jailNamespace: Int32) -> Bool
 /// Ends a pid 1 that will not be used: the channel closes before its specification came.
 func abandon(_ jail: ClonedJail) {
     close(jail.channel)
+    reap(jail.pid)
+}
+
+/// Kills a jail's pid 1 that must not run on, and waits until it is gone (so its cgroups
+/// can be removed).
+func killAndReap(_ child: pid_t) {
+    kill(child, SIGKILL)
+    reap(child)
+}
+
+func reap(_ child: pid_t) {
     var status: Int32 = 0
-    while waitpid(jail.pid, &status, 0) < 0 && errno == EINTR {}
+    while waitpid(child, &status, 0) < 0 && errno == EINTR {}
 }
 
 // MARK: - Supervisor (outside the jail)
@@ -803,7 +812,7 @@ func supervise() -> Never {
     // The channel stays open for the supervisor's lifetime: the jail sees it hang up if we die.
     if !release(jail, spec, jailNamespace: jailNamespace) {
         let code = errno
-        kill(child, SIGKILL)
+        killAndReap(child)
         removeCgroups(cgroups)
         fail("setup", "cannot hand the jail its namespaces", errno: code)
     }

@@ -41,7 +41,7 @@ import Testing
 }
 
 /// A loopback HTTP server that answers every request with 401 and a Negotiate challenge.
-private final class NegotiatingServer: @unchecked Sendable {
+private final class NegotiatingServer: Sendable {
     let port: UInt16
     private let listener: Int32
     private let served = Mutex(0)
