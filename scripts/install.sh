@@ -3,7 +3,9 @@
 # Idempotent and quick when everything is already present: nothing is fetched then.
 set -euo pipefail
 
-packages=(libgit2-dev libseccomp-dev zlib1g-dev libssl-dev pkg-config git patch bash coreutils procps python3 python3-venv binutils time)
+# The -dev packages carry the static archives the build links (libgit2's own dependencies come
+# with libgit2-dev); libstdc++-12-dev the C++ runtime's, which release binaries link statically.
+packages=(libgit2-dev libseccomp-dev zlib1g-dev libssl-dev libstdc++-12-dev pkg-config git patch bash coreutils procps python3 python3-venv binutils time)
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 missing=()
